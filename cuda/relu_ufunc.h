@@ -1,0 +1,101 @@
+/*
+ * relu_ufunc.h -- the one definition of every relu_ufunc formula.
+ *
+ * Valid C99, C++ and CUDA.  The Cython ufunc loops (relu_ufunc/_ufuncs.pyx.in)
+ * and the CuPy kernels (cuda/__init__.py) both include this file, so the value
+ * table in SPEC.md is written down exactly once, here.
+ *
+ * Every formula is written once, in RELU_DEFINE_FORMULAS, in terms of three
+ * per-type pieces:
+ *   GT0(x)    "x > 0", but quiet: a NaN operand never raises FE_INVALID;
+ *   ISNAN(x)  x is a NaN (constant 0 for integers);
+ *   ZERO/ONE  the constants of the type.
+ * The type families below only say what those pieces are.
+ *
+ * Why not just `x > 0`?  On x86 an ordered compare (comiss, cmpltps) is a
+ * *signalling* compare, so NaN data would set FE_INVALID and NumPy would warn.
+ * GCC even vectorizes C99 isgreater() into a signalling compare.  Equality
+ * compares are quiet, and the sign test is done on the bits, so
+ * `sbits(x) > 0 && x == x` is a quiet "x > 0" that still vectorizes.
+ */
+#ifndef RELU_UFUNC_H
+#define RELU_UFUNC_H
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#  define RELU_INLINE static __device__ __forceinline__
+#  define RELU_HAS_LONGDOUBLE 0
+#else
+#  include <string.h>   /* memcpy: the portable, vectorizable bit cast */
+#  include <math.h>     /* signbit, for long double */
+#  define RELU_INLINE static inline
+#  define RELU_HAS_LONGDOUBLE 1
+#endif
+
+/* ---- the formulas (SPEC.md, "Values, exactly") ------------------------- */
+
+#define RELU_DEFINE_FORMULAS(S, T, GT0, ISNAN, ZERO, ONE)                     \
+    /* relu: x where x > 0, +0 where x <= 0, NaN stays NaN */                 \
+    RELU_INLINE T relu_##S(T x)                                               \
+    { return (GT0(x) || ISNAN(x)) ? x : ZERO; }                               \
+    /* relu_grad: 1 where x > 0, 0 where x <= 0, NaN stays NaN */             \
+    RELU_INLINE T relu_grad_##S(T x)                                          \
+    { return ISNAN(x) ? x : (GT0(x) ? ONE : ZERO); }                          \
+    /* relu_backward: dy where x > 0 (whatever dy is), else 0; NaN x -> NaN */ \
+    RELU_INLINE T relu_backward_##S(T dy, T x)                                \
+    { return ISNAN(x) ? x : (GT0(x) ? dy : ZERO); }
+
+/* ---- integers: no NaN, and compares never trap ------------------------- */
+
+#define RELU_INT_GT0(x)   ((x) > 0)
+#define RELU_INT_ISNAN(x) 0
+#define RELU_DEFINE_INT(S, T)                                                 \
+    RELU_DEFINE_FORMULAS(S, T, RELU_INT_GT0, RELU_INT_ISNAN, (T)0, (T)1)
+
+/* ---- binary floating point: sign from the bits, NaN from x != x -------- */
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+RELU_INLINE int relu_sbits_f32(float x) { return __float_as_int(x); }
+RELU_INLINE long long relu_sbits_f64(double x) { return __double_as_longlong(x); }
+#else
+RELU_INLINE int relu_sbits_f32(float x)
+{ int s; memcpy(&s, &x, sizeof s); return s; }
+RELU_INLINE long long relu_sbits_f64(double x)
+{ long long s; memcpy(&s, &x, sizeof s); return s; }
+#endif
+
+/* As a signed integer the bits are > 0 exactly for +0 < x <= +inf and +NaN. */
+#define RELU_F32_GT0(x)   (relu_sbits_f32(x) > 0 && (x) == (x))
+#define RELU_F64_GT0(x)   (relu_sbits_f64(x) > 0 && (x) == (x))
+#define RELU_FLT_ISNAN(x) ((x) != (x))
+
+/* ---- float16, as its IEEE binary16 bits in an unsigned short ----------- */
+/* Integer operations on the bits are exact and raise nothing, and need no
+ * compiler support for a half type: the same code serves C and CUDA, and
+ * float16 is computed as float16, never through another dtype's buffers.  */
+
+#define RELU_F16_ISNAN(h) (((h) & 0x7fffu) > 0x7c00u)
+#define RELU_F16_GT0(h)   ((((h) & 0x8000u) == 0) && (h) != 0 && !RELU_F16_ISNAN(h))
+
+RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_GT0, RELU_F16_ISNAN,
+                     (unsigned short)0, (unsigned short)0x3c00u)
+RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_GT0, RELU_FLT_ISNAN, 0.0f, 1.0f)
+RELU_DEFINE_FORMULAS(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 0.0, 1.0)
+
+#if RELU_HAS_LONGDOUBLE
+/* x87 extended has padding bytes, so ask signbit() instead of the bits. */
+#define RELU_LD_GT0(x) (!signbit(x) && (x) != 0 && (x) == (x))
+RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_GT0, RELU_FLT_ISNAN, 0.0L, 1.0L)
+#endif
+
+/* ---- every integer width, named by kind and bits ----------------------- */
+
+RELU_DEFINE_INT(i8,  signed char)
+RELU_DEFINE_INT(u8,  unsigned char)
+RELU_DEFINE_INT(i16, short)
+RELU_DEFINE_INT(u16, unsigned short)
+RELU_DEFINE_INT(i32, int)
+RELU_DEFINE_INT(u32, unsigned int)
+RELU_DEFINE_INT(i64, long long)
+RELU_DEFINE_INT(u64, unsigned long long)
+
+#endif /* RELU_UFUNC_H */
