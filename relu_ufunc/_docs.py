@@ -29,7 +29,8 @@ Examples
 >>> import numpy as np, relu_ufunc as ru
 >>> ru.relu(np.array([-2.0, -0.0, 0.5, np.nan]))
 array([0. , 0. , 0.5, nan])
->>> x = np.array([-1, 3], dtype=np.int8); ru.relu(x, out=x); x
+>>> x = np.array([-1, 3], dtype=np.int8)
+>>> ru.relu(x, out=x)          # in place: the forward pass of a network
 array([0, 3], dtype=int8)
 """,
     "relu_grad": f"""\

@@ -1,0 +1,63 @@
+"""Slow, plain-NumPy reference implementations and the special values.
+
+The self-check of ``python -m relu_ufunc`` and the test suite compare the
+ufuncs against these.  They are written with ``np.where`` on purpose: no
+shared code with the fast loops, so a bug has to be made twice to hide.
+"""
+import numpy as np
+
+
+def _is_nan(x):
+    return np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
+
+
+def _as_arrays(*args):
+    arrays = [np.asarray(a) for a in args]
+    dtype = np.result_type(*arrays)
+    return [a.astype(dtype, copy=False) for a in arrays], dtype
+
+
+def relu(x):
+    (x,), dt = _as_arrays(x)
+    return np.where((x > 0) | _is_nan(x), x, dt.type(0)).astype(dt)
+
+
+def relu_grad(x):
+    (x,), dt = _as_arrays(x)
+    return np.where(_is_nan(x), x, np.where(x > 0, dt.type(1), dt.type(0))).astype(dt)
+
+
+def relu_backward(dy, x):
+    (dy, x), dt = _as_arrays(dy, x)
+    return np.where(_is_nan(x), x, np.where(x > 0, dy, dt.type(0))).astype(dt)
+
+
+def same_bits(a, b):
+    """True when a and b agree exactly: same dtype and shape, same values,
+    same sign of zero, NaN in the same places (payloads aside)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind != "f":
+        return bool(np.array_equal(a, b))
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return bool(np.array_equal(nan_a, nan_b)
+                and np.array_equal(a[~nan_a], b[~nan_b])
+                and np.array_equal(np.signbit(a[~nan_a]), np.signbit(b[~nan_b])))
+
+
+REFERENCE = {"relu": relu, "relu_grad": relu_grad, "relu_backward": relu_backward}
+
+
+def special_values(dtype):
+    """Edge values of a dtype: zeros of both signs, ±inf, NaN, the extremes,
+    the smallest normal and subnormal, and a few ordinary numbers."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        vals = [info.min, info.min + 1, -2, -1, 0, 1, 2, info.max - 1, info.max]
+        return np.array([v for v in vals if info.min <= v <= info.max], dtype)
+    info = np.finfo(dtype)
+    pos = [info.max, info.smallest_normal, info.smallest_subnormal, 1.0, 0.5, 3.25,
+           np.inf]
+    vals = [0.0, -0.0, np.nan, -np.nan] + pos + [-v for v in pos]
+    return np.array(vals, dtype)

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+import relu_ufunc
+from relu_ufunc import _reference
+
+UFUNC_NAMES = ("relu", "relu_grad", "relu_backward")
+FLOAT_CHARS = "efdg"
+INT_CHARS = "bBhHiIlLqQ"
+
+
+def loops():
+    """Every (ufunc name, type character) pair the backend has a loop for."""
+    return [(name, t[0]) for name in UFUNC_NAMES for t in getattr(relu_ufunc, name).types]
+
+
+def assert_same_bits(got, expected):
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert _reference.same_bits(got, expected), f"\n got      {got!r}\n expected {expected!r}"
+
+
+def random_values(rng, dtype, n):
+    """randn-like data (half negative) with the dtype's edge values mixed in."""
+    dtype = np.dtype(dtype)
+    raw = rng.standard_normal(n) * 50
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        raw = np.clip(raw, info.min, info.max)
+    x = raw.astype(dtype)
+    special = _reference.special_values(dtype)
+    k = min(n, special.size)
+    if k:
+        x[rng.choice(n, k, replace=False)] = rng.choice(special, k)
+    return x
+
+
+def call_args(name, x, rng):
+    """Inputs for ufunc `name` built around x: (x,) or (dy, x)."""
+    uf = getattr(relu_ufunc, name)
+    if uf.nin == 1:
+        return (x,)
+    dy = random_values(rng, x.dtype, x.size).reshape(x.shape) if x.size else x.copy()
+    return (dy, x)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(params=UFUNC_NAMES)
+def name(request):
+    return request.param

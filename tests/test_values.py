@@ -1,0 +1,127 @@
+"""SPEC.md's value table, exactly: every dtype, compared bit for bit."""
+import numpy as np
+import pytest
+
+import relu_ufunc as ru
+from conftest import FLOAT_CHARS, INT_CHARS, assert_same_bits, loops
+
+inf, nan = np.inf, np.nan
+
+# SPEC.md "Values, exactly": x, relu, relu_grad, relu_backward(dy, x)
+X = [1.5, inf, 0.0, -0.0, -1.5, -inf, nan, -nan]
+RELU = [1.5, inf, 0.0, 0.0, 0.0, 0.0, nan, nan]
+GRAD = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, nan, nan]
+
+
+def backward_row(dy):
+    return [dy, dy, 0.0, 0.0, 0.0, 0.0, nan, nan]
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_relu_table(char):
+    x = np.array(X, char)
+    assert_same_bits(ru.relu(x), np.array(RELU, char))
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_relu_never_returns_negative_zero(char):
+    out = ru.relu(np.array([-0.0, -1.0, -inf, -np.finfo(char).smallest_subnormal], char))
+    assert not np.signbit(out).any()
+    assert (out == 0).all()
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_relu_grad_table(char):
+    assert_same_bits(ru.relu_grad(np.array(X, char)), np.array(GRAD, char))
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+@pytest.mark.parametrize("dy", [2.5, -3.0, 0.0, -0.0, inf, -inf, nan])
+def test_relu_backward_table(char, dy):
+    x = np.array(X, char)
+    dys = np.full(x.shape, dy, char)
+    assert_same_bits(ru.relu_backward(dys, x), np.array(backward_row(dy), char))
+
+
+def test_relu_backward_keeps_sign_of_dy():
+    out = ru.relu_backward(-0.0, 1.0)
+    assert out == 0 and np.signbit(out)
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_extremes(char):
+    fi = np.finfo(char)
+    pos = np.array([fi.max, fi.smallest_normal, fi.smallest_subnormal, fi.eps], char)
+    assert_same_bits(ru.relu(pos), pos)
+    assert_same_bits(ru.relu(-pos), np.zeros_like(pos))
+    assert_same_bits(ru.relu_grad(pos), np.ones_like(pos))
+    assert_same_bits(ru.relu_grad(-pos), np.zeros_like(pos))
+    assert_same_bits(ru.relu_backward(pos[::-1], pos), pos[::-1])
+    assert_same_bits(ru.relu_backward(pos, -pos), np.zeros_like(pos))
+
+
+@pytest.mark.parametrize("char", INT_CHARS)
+def test_integer_table(char):
+    info = np.iinfo(char)
+    x = np.array([info.min, -1, 0, 1, info.max] if info.min < 0 else [0, 1, 2, info.max], char)
+    pos = x > 0
+    assert_same_bits(ru.relu(x), np.where(pos, x, 0).astype(char))
+    assert_same_bits(ru.relu_grad(x), pos.astype(char))
+    dy = x[::-1].copy()
+    assert_same_bits(ru.relu_backward(dy, x), np.where(pos, dy, 0).astype(char))
+
+
+@pytest.mark.parametrize("char", "BHILQ")
+def test_unsigned(char):
+    x = np.array([0, 1, 7, np.iinfo(char).max], char)
+    assert_same_bits(ru.relu(x), x)
+    assert_same_bits(ru.relu_grad(x), (x != 0).astype(char))
+
+
+@pytest.mark.parametrize("name,char", loops())
+def test_output_dtype_equals_input_dtype(name, char):
+    uf = getattr(ru, name)
+    args = [np.ones(3, char)] * uf.nin
+    out = uf(*args)
+    assert out.dtype.char == char
+    assert uf.resolve_dtypes((np.dtype(char),) * uf.nin + (None,))[-1].char == char
+
+
+@pytest.mark.parametrize("name,char", [(n, c) for n, c in loops() if c in FLOAT_CHARS])
+@pytest.mark.parametrize("contiguous", [True, False], ids=["contiguous", "strided"])
+def test_nan_raises_no_fp_error(name, char, contiguous):
+    """The loops leave the FP status flags clean: no RuntimeWarning on NaN,
+    in both the vectorized contiguous kernel and the strided path."""
+    uf = getattr(ru, name)
+    x = np.array([nan, -nan, 1.0, -1.0, 0.0, -0.0, inf, -inf] * 9, char)
+    if not contiguous:
+        x = np.repeat(x, 2)[::2]
+    with np.errstate(all="raise"):
+        out = uf(*[x] * uf.nin)
+    assert np.isnan(out[np.isnan(x)]).all()
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_backward_through_output_equals_backward_through_input(char, rng):
+    """SPEC: relu_backward(dy, relu(x)) == relu_backward(dy, x), so the forward
+    pass can run in place and keep only its output."""
+    from conftest import random_values
+    x = random_values(rng, char, 500)
+    dy = random_values(rng, char, 500)
+    y = x.copy()
+    ru.relu(y, out=y)
+    assert_same_bits(ru.relu_backward(dy, y), ru.relu_backward(dy, x))
+
+
+def test_mixed_dtypes_resolve_like_np_add():
+    for a, b in [("b", "B"), ("b", "h"), ("B", "H"), ("e", "f"), ("f", "d"), ("b", "e"),
+                 ("l", "e"), ("i", "f"), ("L", "l"), ("d", "g")]:
+        x, y = np.ones(2, a), np.ones(2, b)
+        assert ru.relu_backward(x, y).dtype == np.add(x, y).dtype, (a, b)
+
+
+def test_nep50_python_scalars_do_not_upcast():
+    x = np.ones(3, np.float32)
+    assert ru.relu_backward(x, 2.0).dtype == np.float32
+    assert ru.relu_backward(2.0, x).dtype == np.float32
+    assert ru.relu_backward(np.ones(3, np.int8), 3).dtype == np.int8
