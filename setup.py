@@ -14,6 +14,7 @@ import numpy as np
 from Cython.Build import cythonize
 from Cython.Tempita import Template
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join("build", "src", "relu_ufunc")
@@ -76,12 +77,25 @@ ext = Extension(
     depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h"],
 )
 
+class build_ext_also_in_place(build_ext):
+    """Also put the built extension beside the sources (as --inplace would).
+
+    `pip install . && python -m relu_ufunc`, run from the checkout, imports
+    the package from the current directory rather than site-packages; with
+    the extension beside it, both are the same code.  The copy is ignored by
+    git.
+    """
+
+    def run(self):
+        super().run()
+        if not self.inplace and os.path.isdir(os.path.join(HERE, "relu_ufunc")):
+            self.copy_extensions_to_source()
+
+
 setup(
     ext_modules=cythonize([ext], build_dir=os.path.join("build", "src"),
                           compiler_directives={"language_level": 3}),
-    # The top-level cuda/ folder is the package relu_ufunc.cuda, so the
-    # header lies inside the installed package for the CuPy kernels to read.
-    package_dir={"relu_ufunc": "relu_ufunc", "relu_ufunc.cuda": "cuda"},
-    packages=["relu_ufunc", "relu_ufunc.cuda"],
-    package_data={"relu_ufunc": ["py.typed", "*.pyi"], "relu_ufunc.cuda": ["*.h"]},
+    cmdclass={"build_ext": build_ext_also_in_place},
+    packages=["relu_ufunc"],
+    package_data={"relu_ufunc": ["py.typed", "*.pyi"]},
 )
