@@ -17,7 +17,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GEN_DIR = os.path.join("build", "src", "relu_ufunc")
+GEN_DIR = os.path.join("build", "src", "relu_ufunc")  # generated Cython
 
 # NumPy's C name for each type character.
 C_TYPES = {
@@ -35,8 +35,24 @@ FORMULA_TYPES = {
 }
 
 
-def generate_pyx():
-    spec = runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
+def expand(template, out, **context):
+    """Expand a Tempita template; rewrite `out` only when it changes, so that
+    unchanged builds are not recompiled."""
+    with open(os.path.join(HERE, template)) as f:
+        text = Template(f.read(), name=template).substitute(**context)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    if not os.path.exists(out) or open(out).read() != text:
+        with open(out, "w") as f:
+            f.write(text)
+    return out
+
+
+def load_table():
+    return runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
+
+
+def generate_cython_loops():
+    spec = load_table()
     ufuncs = []
     for name, (nin, chars) in spec["UFUNCS"].items():
         loops, seen = [], set()
@@ -47,16 +63,34 @@ def generate_pyx():
                 ftype=FORMULA_TYPES[suffix], first_of_suffix=suffix not in seen))
             seen.add(suffix)
         ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
-    template_path = os.path.join(HERE, "relu_ufunc", "_ufuncs.pyx.in")
-    with open(template_path) as f:
-        text = Template(f.read(), name=template_path).substitute(ufuncs=ufuncs)
-    os.makedirs(GEN_DIR, exist_ok=True)
-    out = os.path.join(GEN_DIR, "_ufuncs.pyx")
-    # Rewrite only on change, so that unchanged builds are not recompiled.
-    if not os.path.exists(out) or open(out).read() != text:
-        with open(out, "w") as f:
-            f.write(text)
-    return out
+    return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),
+                  ufuncs=ufuncs)
+
+
+def numba_loop(c):
+    """How the Numba loop for type character c works, or None (longdouble:
+    Numba has no such type).  float16 works on its bits, as in the header."""
+    if c == "g":
+        return None
+    if c == "e":
+        return SimpleNamespace(char=c, nbtype="uint16", family="f16", one="0x3C00", size=2)
+    family = "flt" if c in "fd" else "int"
+    return SimpleNamespace(char=c, nbtype=np.dtype(c).name, family=family, one="1",
+                           size=np.dtype(c).itemsize)
+
+
+def generate_numba_loops():
+    """The Numba backend's loops: pure Python, so generated even where no C
+    compiler is, which is when that backend is needed."""
+    spec = load_table()
+    ufuncs, all_loops = [], {}
+    for name, (nin, chars) in spec["UFUNCS"].items():
+        loops = [numba_loop(c) for c in chars if numba_loop(c) is not None]
+        all_loops.update((lp.char, lp) for lp in loops)
+        ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
+    return expand("relu_ufunc/_numba_loops.py.in",
+                  os.path.join(HERE, "relu_ufunc", "_numba_loops.py"),
+                  ufuncs=ufuncs, loops=list(all_loops.values()))
 
 
 def compile_args():
@@ -66,15 +100,19 @@ def compile_args():
     return ["-O3"]
 
 
+generate_numba_loops()
+
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[generate_pyx()],
+    sources=[generate_cython_loops()],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc")],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
     depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h"],
+    # Without a C compiler the install still succeeds, on the Numba backend.
+    optional=True,
 )
 
 class build_ext_also_in_place(build_ext):
@@ -88,8 +126,12 @@ class build_ext_also_in_place(build_ext):
 
     def run(self):
         super().run()
-        if not self.inplace and os.path.isdir(os.path.join(HERE, "relu_ufunc")):
-            self.copy_extensions_to_source()
+        if self.inplace:
+            return
+        for ext in self.extensions:
+            built = self.get_ext_fullpath(ext.name)
+            if os.path.exists(built):       # an optional build may have failed
+                self.copy_file(built, os.path.join(HERE, self.get_ext_filename(ext.name)))
 
 
 setup(

@@ -2,13 +2,66 @@
 
 ``relu``, ``relu_grad`` and ``relu_backward`` are ``numpy.ufunc`` objects:
 ``out=``, ``where=``, ``dtype=``, broadcasting, ``ufunc.at`` and pickling work
-as for ``np.maximum``.  ``backend`` says which implementation they are.
-See SPEC.md for the exact contract and ``python -m relu_ufunc`` for a
-self-check and a short benchmark.
+as for ``np.maximum``.  ``backend`` says which implementation they are:
+``"cython"`` (the compiled extension) or ``"numba"`` (the fallback, or
+``RELU_UFUNC_BACKEND=numba``).  ``python -m relu_ufunc`` runs a self-check and
+a short benchmark.
 """
-from relu_ufunc._version import __version__
-from relu_ufunc._ufuncs import relu, relu_backward, relu_grad
+import os as _os
 
-backend = "cython"
+from relu_ufunc._version import __version__
+
+_BACKENDS = ("cython", "numba")
+
+
+def _load_cython():
+    from relu_ufunc import _ufuncs
+    return _ufuncs
+
+
+def _load_numba():
+    from relu_ufunc import _numba_backend
+    return _numba_backend
+
+
+def _select_backend():
+    choice = _os.environ.get("RELU_UFUNC_BACKEND", "")
+    if choice not in ("",) + _BACKENDS:
+        raise ImportError(f"RELU_UFUNC_BACKEND={choice!r} is not a relu_ufunc backend; "
+                          f"valid values are 'cython', 'numba', or unset")
+    if choice == "cython":
+        try:
+            return "cython", _load_cython()
+        except ImportError as e:
+            raise ImportError(f"RELU_UFUNC_BACKEND=cython, but the compiled extension "
+                              f"relu_ufunc._ufuncs cannot be imported ({e}); reinstall "
+                              f"relu_ufunc where a C compiler is available") from e
+    if choice == "numba":
+        try:
+            return "numba", _load_numba()
+        except ImportError as e:
+            raise ImportError(f"RELU_UFUNC_BACKEND=numba, but the Numba backend cannot be "
+                              f"loaded ({e}); pip install 'relu-ufunc[numba]'") from e
+    try:
+        return "cython", _load_cython()
+    except ImportError as cython_error:
+        try:
+            module = _load_numba()
+        except ImportError as numba_error:
+            raise ImportError(
+                f"relu_ufunc has neither its compiled extension ({cython_error}) nor Numba "
+                f"({numba_error}): install a C compiler and reinstall relu_ufunc, or "
+                f"install Numba (pip install 'relu-ufunc[numba]')") from numba_error
+        import warnings
+        warnings.warn(f"relu_ufunc: the compiled extension is missing ({cython_error}); "
+                      f"using the Numba backend instead", RuntimeWarning, stacklevel=3)
+        return "numba", module
+
+
+backend, _impl = _select_backend()
+relu = _impl.relu
+relu_grad = _impl.relu_grad
+relu_backward = _impl.relu_backward
+del _impl
 
 __all__ = ["__version__", "backend", "relu", "relu_backward", "relu_grad"]

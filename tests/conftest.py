@@ -5,8 +5,10 @@ import relu_ufunc
 from relu_ufunc import _reference
 
 UFUNC_NAMES = ("relu", "relu_grad", "relu_backward")
-FLOAT_CHARS = "efdg"
-INT_CHARS = "bBhHiIlLqQ"
+# The type characters this backend has loops for (Numba has no longdouble).
+_HAVE = "".join(t[0] for t in relu_ufunc.relu.types)
+FLOAT_CHARS = "".join(c for c in "efdg" if c in _HAVE)
+INT_CHARS = "".join(c for c in "bBhHiIlLqQ" if c in _HAVE)
 
 
 def loops():

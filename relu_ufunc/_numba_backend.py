@@ -1,0 +1,72 @@
+"""The Numba backend: the same true ufuncs, with loops compiled by Numba.
+
+Numba's own ``vectorize`` gives a ``DUFunc`` (not a ``numpy.ufunc``) whose
+``where=`` is broken, so the inner loops are ``@cfunc``s with NumPy's loop
+signature ``(char **args, npy_intp *dims, npy_intp *steps, void *data)``
+(generated into ``_numba_loops.py`` from the same table as the Cython loops),
+and this module hands their addresses to NumPy's own
+``PyUFunc_FromFuncAndData``, reached through the ``_UFUNC_API`` capsule.  The
+result is an ordinary ``numpy.ufunc``: ``where=``, ``ufunc.at`` and pickling by
+name work as on the Cython backend, and the values are bit-identical to it.
+
+float16 is computed on its bits, as in the header, so it needs no float16
+arithmetic (which Numba lacks on the CPU).  Numba has no longdouble, so this
+backend has no ``g`` loops and longdouble input raises NumPy's ``TypeError``.
+The loops are cached on disk (``cache=True``): only the first import compiles.
+"""
+import ctypes
+
+import numpy as np
+
+from relu_ufunc._docs import DOCS
+from relu_ufunc._numba_loops import LOOPS
+from relu_ufunc._spec import UFUNCS
+
+
+# ---- PyUFunc_FromFuncAndData, from NumPy's C-API table ------------------
+
+def _ufunc_from_func_and_data():
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:          # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype = ctypes.c_void_p
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    table = (ctypes.c_void_p * 2).from_address(get_pointer(umath._UFUNC_API, None))
+    # Slot 1 of the ufunc C-API table, stable since NumPy 1.0.
+    prototype = ctypes.PYFUNCTYPE(
+        ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int)
+    return prototype(table[1])
+
+
+_PyUFunc_None = -1
+# NumPy keeps pointers into these for the life of the ufuncs.
+_KEEP_ALIVE = []
+
+
+def _build_ufunc(name, nin, loops, from_func_and_data):
+    chars, entry = loops
+    # Every loop enters the same cfunc; `data` tells it which loop it is.
+    funcs = (ctypes.c_void_p * len(chars))(*[entry.address] * len(chars))
+    data = (ctypes.c_void_p * len(chars))(*range(len(chars)))
+    type_nums = (ctypes.c_char * (len(chars) * (nin + 1)))(
+        *[np.dtype(c).num for c in chars for _ in range(nin + 1)])
+    name_b, doc_b = name.encode(), DOCS[name].encode()
+    _KEEP_ALIVE.append((entry, funcs, data, type_nums, name_b, doc_b))
+    uf = from_func_and_data(funcs, data, type_nums, len(chars), nin, 1, _PyUFunc_None,
+                            name_b, doc_b, 0)
+    try:
+        uf.__module__ = "relu_ufunc"     # pickle finds it as relu_ufunc.<name>
+    except AttributeError:  # NumPy < 2.2
+        pass
+    return uf
+
+
+def _build_all():
+    make = _ufunc_from_func_and_data()
+    return {name: _build_ufunc(name, nin, LOOPS[name], make) for name, (nin, _) in UFUNCS.items()}
+
+
+globals().update(_build_all())
