@@ -15,6 +15,7 @@ from Cython.Build import cythonize
 from Cython.Tempita import Template
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join("build", "src", "relu_ufunc")  # generated Cython
@@ -134,10 +135,21 @@ class build_ext_also_in_place(build_ext):
                 self.copy_file(built, os.path.join(HERE, self.get_ext_filename(ext.name)))
 
 
+class build_py_with_header(build_py):
+    """Ship cuda/relu_ufunc.h inside the package (relu_ufunc/include), where
+    relu_ufunc.cuda reads it for its kernels and get_include() finds it."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "relu_ufunc", "include")
+        self.mkpath(target)
+        self.copy_file(os.path.join(HERE, "cuda", "relu_ufunc.h"), target)
+
+
 setup(
     ext_modules=cythonize([ext], build_dir=os.path.join("build", "src"),
                           compiler_directives={"language_level": 3}),
-    cmdclass={"build_ext": build_ext_also_in_place},
-    packages=["relu_ufunc"],
+    cmdclass={"build_ext": build_ext_also_in_place, "build_py": build_py_with_header},
+    packages=["relu_ufunc", "relu_ufunc.cuda"],
     package_data={"relu_ufunc": ["py.typed", "*.pyi"]},
 )

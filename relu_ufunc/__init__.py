@@ -58,10 +58,32 @@ def _select_backend():
         return "numba", module
 
 
+def get_include():
+    """The folder that holds relu_ufunc.h, the formulas in C and CUDA."""
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    installed = _os.path.join(here, "include")
+    if _os.path.exists(_os.path.join(installed, "relu_ufunc.h")):
+        return installed
+    return _os.path.join(_os.path.dirname(here), "cuda")     # a source checkout
+
+
+def get_array_module(x):
+    """`relu_ufunc.cuda` for CuPy (or other CUDA) arrays, else `relu_ufunc`.
+
+    Generic code: ``rx = relu_ufunc.get_array_module(x); rx.relu(x, out=x)``.
+    CuPy is imported only when `x` is a GPU array."""
+    if hasattr(x, "__cuda_array_interface__") or type(x).__module__.startswith("cupy"):
+        import relu_ufunc.cuda
+        return relu_ufunc.cuda
+    import relu_ufunc
+    return relu_ufunc
+
+
 backend, _impl = _select_backend()
 relu = _impl.relu
 relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward
 del _impl
 
-__all__ = ["__version__", "backend", "relu", "relu_backward", "relu_grad"]
+__all__ = ["__version__", "backend", "get_array_module", "get_include", "relu",
+           "relu_backward", "relu_grad"]

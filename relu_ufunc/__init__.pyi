@@ -1,3 +1,4 @@
+from types import ModuleType
 from typing import Final, Literal
 
 import numpy as np
@@ -8,3 +9,6 @@ backend: Literal["cython", "numba"]
 relu: np.ufunc
 relu_grad: np.ufunc
 relu_backward: np.ufunc
+
+def get_include() -> str: ...
+def get_array_module(x: object) -> ModuleType: ...

@@ -1,0 +1,111 @@
+"""cuda/relu_ufunc.h without a GPU: compiled as host C (and C++) and run, it
+gives the value table; compiled by nvcc with the kernel bodies that
+relu_ufunc.cuda hands to CuPy, it is valid CUDA."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import relu_ufunc
+from relu_ufunc import _cuda_plan, _reference
+
+HEADER_DIR = relu_ufunc.get_include()
+CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+CASES = {  # formula suffix -> (dtype, C type, C literal of the bits)
+    "f32": ("float32", "float", "unsigned int"),
+    "f64": ("float64", "double", "unsigned long long"),
+    "f16": ("float16", "unsigned short", "unsigned short"),
+    "i8": ("int8", "signed char", None),
+    "u64": ("uint64", "unsigned long long", None),
+}
+
+
+def test_header_is_shipped():
+    assert os.path.exists(os.path.join(HEADER_DIR, "relu_ufunc.h"))
+
+
+def host_program(suffix):
+    dtype, ctype, utype = CASES[suffix]
+    x = _reference.special_values(dtype)
+    dy = x[::-1].copy()
+    bits = np.dtype(f"u{x.itemsize}")
+    lines = ["#include <stdio.h>", "#include <string.h>", '#include "relu_ufunc.h"',
+             "int main(void) {"]
+    for xi, di in zip(x.view(bits), dy.view(bits)):
+        for call in (f"relu_{suffix}(x)", f"relu_grad_{suffix}(x)", f"relu_backward_{suffix}(d, x)"):
+            if utype:
+                lines.append(f"{{ {utype} xb = {int(xi)}ULL, db = {int(di)}ULL; {ctype} x, d, r;"
+                             f" {utype} rb; memcpy(&x, &xb, sizeof x); memcpy(&d, &db, sizeof d);"
+                             f" r = {call}; memcpy(&rb, &r, sizeof rb);"
+                             f' printf("%llu\\n", (unsigned long long)rb); }}')
+            else:
+                xv, dv = int(xi.view(x.dtype)), int(di.view(x.dtype))
+                sfx, fmt, cast = (("ULL", "%llu", "unsigned long long") if x.dtype.kind == "u"
+                                  else ("LL", "%lld", "long long"))
+                lit = lambda v: f"({ctype})({v + 1}{sfx} - 1)" if v < 0 else f"({ctype}){v}{sfx}"
+                lines.append(f"{{ {ctype} x = {lit(xv)}, d = {lit(dv)}; (void)d;"
+                             f' printf("{fmt}\\n", ({cast}){call}); }}')
+    lines += ["return 0; }"]
+    return "\n".join(lines), x, dy
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("suffix", list(CASES))
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
+    src, x, dy = host_program(suffix)
+    path = tmp_path / ("t.c" if lang == "c" else "t.cpp")
+    path.write_text(src)
+    compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    std = ["-std=c99"] if lang == "c" else []
+    subprocess.run([compiler, *std, "-O2", "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
+                    "-o", str(tmp_path / "t")], check=True)
+    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True)
+    unsigned = x.dtype.kind == "u" or CASES[suffix][2] is not None
+    got = np.array([int(v) for v in out.stdout.split()], np.uint64 if unsigned else np.int64)
+    got = got.reshape(-1, 3)
+    if CASES[suffix][2]:
+        got = got.astype(f"u{x.itemsize}").view(x.dtype)
+    else:
+        got = got.astype(x.dtype)
+    for k, expected in enumerate([_reference.relu(x), _reference.relu_grad(x),
+                                  _reference.relu_backward(dy, x)]):
+        assert _reference.same_bits(got[:, k].copy(), expected), (suffix, k)
+
+
+NVCC = shutil.which("nvcc")
+C_TYPES = {"int8": "signed char", "uint8": "unsigned char", "int16": "short",
+           "uint16": "unsigned short", "int32": "int", "uint32": "unsigned int",
+           "int64": "long long", "uint64": "unsigned long long", "float32": "float",
+           "float64": "double", "bool": "bool"}
+
+
+def cuda_kernel(name, dtype, masked):
+    """A kernel shaped as CuPy's ElementwiseKernel wraps the same operation."""
+    in_params, out_params, operation, kname = _cuda_plan.kernel_spec(name, dtype, masked)
+    params = [p.split() for p in in_params.split(", ")] + [out_params.split()]
+    args = ", ".join(f"{'' if i == len(params) - 1 else 'const '}{C_TYPES[t]} *{n}_"
+                     for i, (t, n) in enumerate(params))
+    loads = " ".join(f"{C_TYPES[t]} {n} = {n}_[i];" for t, n in params[:-1])
+    t, n = params[-1]
+    return (f"extern \"C\" __global__ void {kname}({args}, long long size) {{\n"
+            f"  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n"
+            f"  if (i < size) {{ {loads} {C_TYPES[t]} &{n} = {n}_[i]; {operation}; }}\n}}\n")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+def test_kernels_compile_with_nvcc(tmp_path):
+    src = ['#include "relu_ufunc.h"']
+    for name, chars in _cuda_plan.GPU_CHARS.items():
+        for c in dict.fromkeys(np.dtype(c).name for c in chars):   # one per dtype
+            for masked in (False, True):
+                src.append(cuda_kernel(name, np.dtype(c), masked))
+    path = tmp_path / "kernels.cu"
+    path.write_text("\n".join(src))
+    res = subprocess.run([NVCC, "-c", "-I", HEADER_DIR, str(path), "-o",
+                          str(tmp_path / "kernels.o")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
