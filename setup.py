@@ -27,13 +27,6 @@ C_TYPES = {
     "q": "npy_longlong", "Q": "npy_ulonglong",
     "e": "npy_half", "f": "npy_float", "d": "npy_double", "g": "npy_longdouble",
 }
-# The C type each formula in relu_ufunc.h takes, by suffix.
-FORMULA_TYPES = {
-    "i8": "signed char", "u8": "unsigned char", "i16": "short",
-    "u16": "unsigned short", "i32": "int", "u32": "unsigned int",
-    "i64": "long long", "u64": "unsigned long long",
-    "f16": "unsigned short", "f32": "float", "f64": "double", "ld": "long double",
-}
 
 
 def expand(template, out, **context):
@@ -61,7 +54,7 @@ def generate_cython_loops():
             suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
             loops.append(SimpleNamespace(
                 char=c, ctype=C_TYPES[c], suffix=suffix,
-                ftype=FORMULA_TYPES[suffix], first_of_suffix=suffix not in seen))
+                ftype=spec["FORMULA_C_TYPES"][suffix], first_of_suffix=suffix not in seen))
             seen.add(suffix)
         ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),

@@ -14,7 +14,6 @@ from relu_ufunc._spec import UFUNCS, formula_suffix
 GPU_CHARS = {name: "".join(c for c in chars if c != "g") for name, (_, chars) in UFUNCS.items()}
 
 
-
 def suffix(char):
     return formula_suffix(char, np.dtype(char).itemsize)
 

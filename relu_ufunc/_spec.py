@@ -22,6 +22,16 @@ UFUNCS = {
 }
 
 
+# The C type each formula of cuda/relu_ufunc.h takes, by suffix (float16
+# travels as its bits).
+FORMULA_C_TYPES = {
+    "i8": "signed char", "u8": "unsigned char", "i16": "short",
+    "u16": "unsigned short", "i32": "int", "u32": "unsigned int",
+    "i64": "long long", "u64": "unsigned long long",
+    "f16": "unsigned short", "f32": "float", "f64": "double", "ld": "long double",
+}
+
+
 def formula_suffix(char, itemsize):
     """The suffix of the C formula in cuda/relu_ufunc.h for a type character.
 

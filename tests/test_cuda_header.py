@@ -10,15 +10,16 @@ import pytest
 
 import relu_ufunc
 from relu_ufunc import _cuda_plan, _reference
+from relu_ufunc._spec import FORMULA_C_TYPES
 
 HEADER_DIR = relu_ufunc.get_include()
 CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-CASES = {  # formula suffix -> (dtype, C type, C literal of the bits)
-    "f32": ("float32", "float", "unsigned int"),
-    "f64": ("float64", "double", "unsigned long long"),
-    "f16": ("float16", "unsigned short", "unsigned short"),
-    "i8": ("int8", "signed char", None),
-    "u64": ("uint64", "unsigned long long", None),
+CASES = {  # formula suffix -> (dtype, C type, C type of the bits for floats)
+    "f32": ("float32", FORMULA_C_TYPES["f32"], FORMULA_C_TYPES["u32"]),
+    "f64": ("float64", FORMULA_C_TYPES["f64"], FORMULA_C_TYPES["u64"]),
+    "f16": ("float16", FORMULA_C_TYPES["f16"], FORMULA_C_TYPES["u16"]),
+    "i8": ("int8", FORMULA_C_TYPES["i8"], None),
+    "u64": ("uint64", FORMULA_C_TYPES["u64"], None),
 }
 
 
@@ -78,10 +79,9 @@ def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
 
 
 NVCC = shutil.which("nvcc")
-C_TYPES = {"int8": "signed char", "uint8": "unsigned char", "int16": "short",
-           "uint16": "unsigned short", "int32": "int", "uint32": "unsigned int",
-           "int64": "long long", "uint64": "unsigned long long", "float32": "float",
-           "float64": "double", "bool": "bool"}
+# CuPy's parameter dtype names -> C types, as its ElementwiseKernel declares them.
+C_TYPES = {np.dtype(c).name: FORMULA_C_TYPES[_cuda_plan.suffix(c)]
+           for c in "bBhHiIqQfd"} | {"bool": "bool"}
 
 
 def cuda_kernel(name, dtype, masked):
