@@ -79,9 +79,15 @@ def generate_numba_loops():
     spec = load_table()
     ufuncs, all_loops = [], {}
     for name, (nin, chars) in spec["UFUNCS"].items():
-        loops = [numba_loop(c) for c in chars if numba_loop(c) is not None]
+        # float16 on its bits only for the formulas that merely select; the
+        # leaky pair goes through float32 registers instead.
+        select_only = name in spec["SELECT_ONLY"]
+        loops = [numba_loop(c) for c in chars
+                 if numba_loop(c) is not None and (c != "e" or select_only)]
         all_loops.update((lp.char, lp) for lp in loops)
-        ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
+        ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops,
+                                      params=", ".join(spec["ARG_NAMES"][name]),
+                                      half_via_float="e" in chars and not select_only))
     return expand("relu_ufunc/_numba_loops.py.in",
                   os.path.join(HERE, "relu_ufunc", "_numba_loops.py"),
                   ufuncs=ufuncs, loops=list(all_loops.values()))

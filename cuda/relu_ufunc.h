@@ -44,6 +44,18 @@
     RELU_INLINE T relu_backward_##S(T dy, T x)                                \
     { return ISNAN(x) ? x : (GT0(x) ? dy : ZERO); }
 
+/* The leaky pair, for floating types; MUL(a, x) is the type's one rounding
+ * multiply.  alpha * (-0.0) keeps its sign; NaN x stays NaN.               */
+#define RELU_DEFINE_LEAKY(S, T, GT0, ISNAN, ONE, MUL)                         \
+    /* leaky_relu: x where x > 0, alpha * x where x <= 0 */                   \
+    RELU_INLINE T leaky_relu_##S(T x, T alpha)                                \
+    { return (GT0(x) || ISNAN(x)) ? x : MUL(alpha, x); }                      \
+    /* leaky_relu_grad: 1 where x > 0, alpha where x <= 0, NaN stays NaN */   \
+    RELU_INLINE T leaky_relu_grad_##S(T x, T alpha)                           \
+    { return ISNAN(x) ? x : (GT0(x) ? ONE : alpha); }
+
+#define RELU_MUL(a, b) ((a) * (b))
+
 /* ---- integers: no NaN, and compares never trap ------------------------- */
 
 #define RELU_INT_GT0(x)   ((x) > 0)
@@ -56,11 +68,14 @@
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 RELU_INLINE int relu_sbits_f32(float x) { return __float_as_int(x); }
 RELU_INLINE long long relu_sbits_f64(double x) { return __double_as_longlong(x); }
+RELU_INLINE float relu_f32_from_bits(unsigned int u) { return __uint_as_float(u); }
 #else
 RELU_INLINE int relu_sbits_f32(float x)
 { int s; memcpy(&s, &x, sizeof s); return s; }
 RELU_INLINE long long relu_sbits_f64(double x)
 { long long s; memcpy(&s, &x, sizeof s); return s; }
+RELU_INLINE float relu_f32_from_bits(unsigned int u)
+{ float f; memcpy(&f, &u, sizeof f); return f; }
 #endif
 
 /* As a signed integer the bits are > 0 exactly for +0 < x <= +inf and +NaN. */
@@ -78,6 +93,54 @@ RELU_INLINE long long relu_sbits_f64(double x)
 
 RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_GT0, RELU_F16_ISNAN,
                      (unsigned short)0, (unsigned short)0x3c00u)
+
+/* float16 multiply, exactly rounded: a half has an 11-bit significand, so the
+ * product of two halves is exact in float32 (22 bits, exponents in range),
+ * and the one rounding is float32 -> float16, to nearest even.  Integer
+ * operations only: no FP flags, and the same code in C and CUDA.           */
+RELU_INLINE float relu_f16_to_f32(unsigned short h)
+{
+    unsigned int sign = (unsigned int)(h & 0x8000u) << 16;
+    unsigned int exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1fu)                                    /* inf, NaN */
+        return relu_f32_from_bits(sign | 0x7f800000u | (man << 13));
+    if (exp != 0)                                        /* normal */
+        return relu_f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
+    /* zero or subnormal: man * 2^-24, exact in float32 */
+    return relu_f32_from_bits(sign | relu_sbits_f32((float)man * 5.9604644775390625e-8f));
+}
+
+RELU_INLINE unsigned short relu_f32_to_f16(float f)
+{
+    unsigned int x = (unsigned int)relu_sbits_f32(f);
+    unsigned int sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u)                                /* NaN: keep it quiet */
+        return (unsigned short)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+    if (ax >= 0x477ff000u)                               /* rounds to inf */
+        return (unsigned short)(sign | 0x7c00u);
+    if (ax >= 0x38800000u) {                             /* a normal half */
+        ax += 0xfffu + ((ax >> 13) & 1u);                /* to nearest even */
+        return (unsigned short)(sign | ((ax - 0x38000000u) >> 13));
+    }
+    {                                                    /* subnormal or 0 */
+        unsigned int e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
+        unsigned int shift = 126u - e, q, rem, half;
+        if (shift > 24u)
+            return (unsigned short)sign;
+        q = m >> shift;
+        rem = m & ((1u << shift) - 1u);
+        half = 1u << (shift - 1u);
+        q += (rem > half) || (rem == half && (q & 1u));
+        return (unsigned short)(sign | q);
+    }
+}
+
+#define RELU_F16_MUL(a, b) relu_f32_to_f16(relu_f16_to_f32(a) * relu_f16_to_f32(b))
+
+RELU_DEFINE_LEAKY(f16, unsigned short, RELU_F16_GT0, RELU_F16_ISNAN,
+                  (unsigned short)0x3c00u, RELU_F16_MUL)
+RELU_DEFINE_LEAKY(f32, float,  RELU_F32_GT0, RELU_FLT_ISNAN, 1.0f, RELU_MUL)
+RELU_DEFINE_LEAKY(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 1.0, RELU_MUL)
 RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_GT0, RELU_FLT_ISNAN, 0.0f, 1.0f)
 RELU_DEFINE_FORMULAS(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 0.0, 1.0)
 
@@ -85,6 +148,7 @@ RELU_DEFINE_FORMULAS(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 0.0, 1.0)
 /* x87 extended has padding bytes, so ask signbit() instead of the bits. */
 #define RELU_LD_GT0(x) (!signbit(x) && (x) != 0 && (x) == (x))
 RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_GT0, RELU_FLT_ISNAN, 0.0L, 1.0L)
+RELU_DEFINE_LEAKY(ld, long double, RELU_LD_GT0, RELU_FLT_ISNAN, 1.0L, RELU_MUL)
 #endif
 
 /* ---- every integer width, named by kind and bits ----------------------- */

@@ -1,6 +1,7 @@
 """ReLU, its gradient and relatives as true NumPy ufuncs.
 
-``relu``, ``relu_grad`` and ``relu_backward`` are ``numpy.ufunc`` objects:
+``relu``, ``relu_grad``, ``relu_backward``, ``leaky_relu`` and
+``leaky_relu_grad`` are ``numpy.ufunc`` objects:
 ``out=``, ``where=``, ``dtype=``, broadcasting, ``ufunc.at`` and pickling work
 as for ``np.maximum``.  ``backend`` says which implementation they are:
 ``"cython"`` (the compiled extension) or ``"numba"`` (the fallback, or
@@ -83,7 +84,9 @@ backend, _impl = _select_backend()
 relu = _impl.relu
 relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward
+leaky_relu = _impl.leaky_relu
+leaky_relu_grad = _impl.leaky_relu_grad
 del _impl
 
-__all__ = ["__version__", "backend", "get_array_module", "get_include", "relu",
-           "relu_backward", "relu_grad"]
+__all__ = ["__version__", "backend", "get_array_module", "get_include", "leaky_relu",
+           "leaky_relu_grad", "relu", "relu_backward", "relu_grad"]

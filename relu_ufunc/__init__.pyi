@@ -9,6 +9,8 @@ backend: Literal["cython", "numba"]
 relu: np.ufunc
 relu_grad: np.ufunc
 relu_backward: np.ufunc
+leaky_relu: np.ufunc
+leaky_relu_grad: np.ufunc
 
 def get_include() -> str: ...
 def get_array_module(x: object) -> ModuleType: ...

@@ -8,7 +8,7 @@ it, and nvcc can compile its kernels, on a machine with no GPU.
 """
 import numpy as np
 
-from relu_ufunc._spec import UFUNCS, formula_suffix
+from relu_ufunc._spec import ARG_NAMES, UFUNCS, formula_suffix
 
 # No longdouble on the GPU.
 GPU_CHARS = {name: "".join(c for c in chars if c != "g") for name, (_, chars) in UFUNCS.items()}
@@ -52,11 +52,10 @@ def _can_cast(src, dst):
 def kernel_spec(name, dtype, masked):
     """(in_params, out_params, operation, kernel name) for cupy.ElementwiseKernel,
     for the loop dtype `dtype` (float16 is passed as its uint16 bits)."""
-    nin = UFUNCS[name][0]
     dtype = np.dtype(dtype)
     sfx = suffix(dtype.char)
     ctype = storage_dtype(dtype).name          # CuPy's spelling of the C type
-    ins = ["x"] if nin == 1 else ["dy", "x"]
+    ins = ARG_NAMES[name]
     in_params = ", ".join(f"{ctype} {a}" for a in ins) + (", bool m" if masked else "")
     call = f"y = {name}_{sfx}({', '.join(ins)})"
     operation = f"if (m) {call}" if masked else call

@@ -78,4 +78,45 @@ Examples
 >>> ru.relu_backward(np.array([np.inf, 3.0]), y)
 array([0., 3.])
 """,
+    "leaky_relu": f"""\
+Leaky ReLU, elementwise: ``x`` where ``x > 0``, else ``alpha * x``.
+
+    leaky_relu(x, alpha) = x          if x > 0
+                           alpha * x  if x <= 0  (alpha * (-0.0) keeps its sign)
+                           NaN        if x is NaN (no RuntimeWarning)
+
+The one multiply is the only rounding.  ``alpha`` broadcasts, so PReLU (one
+slope per channel) is ``leaky_relu(x, alpha[:, None])``.
+
+Dtypes: float16, float32, float64 and longdouble (float16 is computed
+exactly through float32 registers and rounded once).  Inputs take the first
+of these that both cast to safely, as ``np.arctan2`` does; a Python float
+``alpha`` does not upcast float32 ``x`` (NEP 50).
+
+{_UFUNC_KEYWORDS}
+
+Examples
+--------
+>>> import numpy as np, relu_ufunc as ru
+>>> ru.leaky_relu(np.array([-2.0, 0.5], dtype=np.float32), 0.1)
+array([-0.2,  0.5], dtype=float32)
+""",
+    "leaky_relu_grad": f"""\
+Derivative of leaky_relu: ``1`` where ``x > 0``, else ``alpha``.
+
+    leaky_relu_grad(x, alpha) = 1      if x > 0
+                                alpha  if x <= 0  (the slope at 0 is alpha)
+                                NaN    if x is NaN
+
+Dtypes: float16, float32, float64 and longdouble; inputs resolve as for
+``leaky_relu`` (a Python float ``alpha`` does not upcast float32 ``x``).
+
+{_UFUNC_KEYWORDS}
+
+Examples
+--------
+>>> import numpy as np, relu_ufunc as ru
+>>> ru.leaky_relu_grad(np.array([-2.0, 0.0, 3.0]), 0.01)
+array([0.01, 0.01, 1.  ])
+""",
 }

@@ -25,7 +25,8 @@ from relu_ufunc._spec import UFUNCS
 
 # ---- PyUFunc_FromFuncAndData, from NumPy's C-API table ------------------
 
-def _ufunc_from_func_and_data():
+def _ufunc_c_api():
+    """PyUFunc_FromFuncAndData (callable) and the address of PyUFunc_ee_e_As_ff_f."""
     try:
         from numpy._core import _multiarray_umath as umath
     except ImportError:          # NumPy 1.x
@@ -33,12 +34,13 @@ def _ufunc_from_func_and_data():
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype = ctypes.c_void_p
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    table = (ctypes.c_void_p * 2).from_address(get_pointer(umath._UFUNC_API, None))
-    # Slot 1 of the ufunc C-API table, stable since NumPy 1.0.
+    table = (ctypes.c_void_p * 38).from_address(get_pointer(umath._UFUNC_API, None))
+    # Slots of the ufunc C-API table, stable since NumPy 1.x: 1 is
+    # PyUFunc_FromFuncAndData, 37 the generic loop PyUFunc_ee_e_As_ff_f.
     prototype = ctypes.PYFUNCTYPE(
         ctypes.py_object, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int,
         ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int)
-    return prototype(table[1])
+    return prototype(table[1]), table[37]
 
 
 _PyUFunc_None = -1
@@ -46,15 +48,23 @@ _PyUFunc_None = -1
 _KEEP_ALIVE = []
 
 
-def _build_ufunc(name, nin, loops, from_func_and_data):
-    chars, entry = loops
+def _build_ufunc(name, nin, loops, api):
+    from_func_and_data, ee_e_as_ff_f = api
+    chars, entry, half_scalar = loops
     # Every loop enters the same cfunc; `data` tells it which loop it is.
-    funcs = (ctypes.c_void_p * len(chars))(*[entry.address] * len(chars))
-    data = (ctypes.c_void_p * len(chars))(*range(len(chars)))
+    addresses, data = [entry.address] * len(chars), list(range(len(chars)))
+    if half_scalar is not None:
+        # NumPy's generic loop converts float16 <-> float32 around the scalar
+        # kernel; keep NumPy's order of loops (float16 first).
+        chars = "e" + chars
+        addresses.insert(0, ee_e_as_ff_f)
+        data.insert(0, half_scalar.address)
+    funcs = (ctypes.c_void_p * len(chars))(*addresses)
+    data = (ctypes.c_void_p * len(chars))(*data)
     type_nums = (ctypes.c_char * (len(chars) * (nin + 1)))(
         *[np.dtype(c).num for c in chars for _ in range(nin + 1)])
     name_b, doc_b = name.encode(), DOCS[name].encode()
-    _KEEP_ALIVE.append((entry, funcs, data, type_nums, name_b, doc_b))
+    _KEEP_ALIVE.append((entry, half_scalar, funcs, data, type_nums, name_b, doc_b))
     uf = from_func_and_data(funcs, data, type_nums, len(chars), nin, 1, _PyUFunc_None,
                             name_b, doc_b, 0)
     try:
@@ -65,8 +75,8 @@ def _build_ufunc(name, nin, loops, from_func_and_data):
 
 
 def _build_all():
-    make = _ufunc_from_func_and_data()
-    return {name: _build_ufunc(name, nin, LOOPS[name], make) for name, (nin, _) in UFUNCS.items()}
+    api = _ufunc_c_api()
+    return {name: _build_ufunc(name, nin, LOOPS[name], api) for name, (nin, _) in UFUNCS.items()}
 
 
 globals().update(_build_all())

@@ -11,10 +11,12 @@ def _is_nan(x):
     return np.isnan(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
 
 
-def _as_arrays(*args):
-    arrays = [np.asarray(a) for a in args]
-    dtype = np.result_type(*arrays)
-    return [a.astype(dtype, copy=False) for a in arrays], dtype
+def _as_arrays(*args, floating=False):
+    """The inputs as arrays of their common dtype.  Resolved on the raw
+    arguments, so that Python scalars stay weak (NEP 50); `floating` adds
+    float16 as a floor, as for np.arctan2 (the leaky pair has float loops only)."""
+    dtype = np.result_type(*args, *([np.float16] if floating else []))
+    return [np.asarray(a).astype(dtype, copy=False) for a in args], dtype
 
 
 def relu(x):
@@ -32,6 +34,17 @@ def relu_backward(dy, x):
     return np.where(_is_nan(x), x, np.where(x > 0, dy, dt.type(0))).astype(dt)
 
 
+def leaky_relu(x, alpha):
+    (x, alpha), dt = _as_arrays(x, alpha, floating=True)
+    with np.errstate(all="ignore"):          # alpha * x is also taken where x > 0
+        return np.where((x > 0) | np.isnan(x), x, alpha * x).astype(dt)
+
+
+def leaky_relu_grad(x, alpha):
+    (x, alpha), dt = _as_arrays(x, alpha, floating=True)
+    return np.where(np.isnan(x), x, np.where(x > 0, dt.type(1), alpha)).astype(dt)
+
+
 def same_bits(a, b):
     """True when a and b agree exactly: same dtype and shape, same values,
     same sign of zero, NaN in the same places (payloads aside)."""
@@ -45,7 +58,8 @@ def same_bits(a, b):
                 and np.array_equal(np.signbit(a[~nan_a]), np.signbit(b[~nan_b])))
 
 
-REFERENCE = {"relu": relu, "relu_grad": relu_grad, "relu_backward": relu_backward}
+REFERENCE = {"relu": relu, "relu_grad": relu_grad, "relu_backward": relu_backward,
+             "leaky_relu": leaky_relu, "leaky_relu_grad": leaky_relu_grad}
 
 
 def special_values(dtype):

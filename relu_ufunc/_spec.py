@@ -19,7 +19,19 @@ UFUNCS = {
     "relu": (1, INTEGER_TYPES + FLOAT_TYPES),
     "relu_grad": (1, INTEGER_TYPES + FLOAT_TYPES),
     "relu_backward": (2, INTEGER_TYPES + FLOAT_TYPES),
+    "leaky_relu": (2, FLOAT_TYPES),
+    "leaky_relu_grad": (2, FLOAT_TYPES),
 }
+
+# The names of each ufunc's inputs, as the docs and the kernels spell them.
+ARG_NAMES = {
+    "relu": ("x",), "relu_grad": ("x",), "relu_backward": ("dy", "x"),
+    "leaky_relu": ("x", "alpha"), "leaky_relu_grad": ("x", "alpha"),
+}
+
+# Formulas that only select among their inputs and constants, so that float16
+# can be computed on its bits; the leaky pair multiplies.
+SELECT_ONLY = ("relu", "relu_grad", "relu_backward")
 
 
 # The C type each formula of cuda/relu_ufunc.h takes, by suffix (float16

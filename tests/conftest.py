@@ -4,7 +4,9 @@ import pytest
 import relu_ufunc
 from relu_ufunc import _reference
 
-UFUNC_NAMES = ("relu", "relu_grad", "relu_backward")
+from relu_ufunc._spec import UFUNCS
+
+UFUNC_NAMES = tuple(UFUNCS)
 # The type characters this backend has loops for (Numba has no longdouble).
 _HAVE = "".join(t[0] for t in relu_ufunc.relu.types)
 FLOAT_CHARS = "".join(c for c in "efdg" if c in _HAVE)
@@ -39,12 +41,12 @@ def random_values(rng, dtype, n):
 
 
 def call_args(name, x, rng):
-    """Inputs for ufunc `name` built around x: (x,) or (dy, x)."""
+    """Inputs for ufunc `name` built around x: (x,), (dy, x) or (x, alpha)."""
     uf = getattr(relu_ufunc, name)
     if uf.nin == 1:
         return (x,)
-    dy = random_values(rng, x.dtype, x.size).reshape(x.shape) if x.size else x.copy()
-    return (dy, x)
+    other = random_values(rng, x.dtype, x.size).reshape(x.shape) if x.size else x.copy()
+    return (other, x) if name == "relu_backward" else (x, other)
 
 
 @pytest.fixture

@@ -41,13 +41,15 @@ def test_backends_bit_identical(both, name):
     cython, numba_backend = both
     fc, fn = getattr(cython, name), getattr(numba_backend, name)
     shared = sorted({t[0] for t in fc.types} & {t[0] for t in fn.types})
-    assert set("bBhHiIlLqQefd") <= set(shared)
+    from relu_ufunc._spec import UFUNCS
+    assert set(shared) == set(UFUNCS[name][1]) - {"g"}
     rng = np.random.default_rng(7)
     for char in shared:
         x = random_values(rng, char, 2003)
         for args in ([x] * fc.nin, [x[::-1].copy(), x][:fc.nin] if fc.nin == 2 else [x],
                      [a[::3] for a in [x] * fc.nin]):
-            a, b = fc(*args), fn(*args)
+            with np.errstate(all="ignore"):      # alpha * x may overflow
+                a, b = fc(*args), fn(*args)
             assert a.dtype == b.dtype
             assert _reference.same_bits(a, b), (name, char)
             if a.dtype.kind == "f":     # identical bits, NaN payloads aside

@@ -34,8 +34,11 @@ def host_program(suffix):
     bits = np.dtype(f"u{x.itemsize}")
     lines = ["#include <stdio.h>", "#include <string.h>", '#include "relu_ufunc.h"',
              "int main(void) {"]
+    calls = [f"relu_{suffix}(x)", f"relu_grad_{suffix}(x)", f"relu_backward_{suffix}(d, x)"]
+    if utype:       # floats: the leaky pair too, with d as alpha
+        calls += [f"leaky_relu_{suffix}(x, d)", f"leaky_relu_grad_{suffix}(x, d)"]
     for xi, di in zip(x.view(bits), dy.view(bits)):
-        for call in (f"relu_{suffix}(x)", f"relu_grad_{suffix}(x)", f"relu_backward_{suffix}(d, x)"):
+        for call in calls:
             if utype:
                 lines.append(f"{{ {utype} xb = {int(xi)}ULL, db = {int(di)}ULL; {ctype} x, d, r;"
                              f" {utype} rb; memcpy(&x, &xb, sizeof x); memcpy(&d, &db, sizeof d);"
@@ -68,13 +71,15 @@ def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
     out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True)
     unsigned = x.dtype.kind == "u" or CASES[suffix][2] is not None
     got = np.array([int(v) for v in out.stdout.split()], np.uint64 if unsigned else np.int64)
-    got = got.reshape(-1, 3)
+    refs = [_reference.relu(x), _reference.relu_grad(x), _reference.relu_backward(dy, x)]
+    if CASES[suffix][2]:
+        refs += [_reference.leaky_relu(x, dy), _reference.leaky_relu_grad(x, dy)]
+    got = got.reshape(-1, len(refs))
     if CASES[suffix][2]:
         got = got.astype(f"u{x.itemsize}").view(x.dtype)
     else:
         got = got.astype(x.dtype)
-    for k, expected in enumerate([_reference.relu(x), _reference.relu_grad(x),
-                                  _reference.relu_backward(dy, x)]):
+    for k, expected in enumerate(refs):
         assert _reference.same_bits(got[:, k].copy(), expected), (suffix, k)
 
 

@@ -15,7 +15,8 @@ BAD = {
 
 
 @pytest.mark.parametrize("kind", list(BAD))
-@pytest.mark.parametrize("name", ["relu", "relu_grad", "relu_backward"])
+@pytest.mark.parametrize("name", ["relu", "relu_grad", "relu_backward", "leaky_relu",
+                                  "leaky_relu_grad"])
 def test_bad_dtypes_raise_numpy_typeerror(name, kind):
     uf = getattr(ru, name)
     bad = BAD[kind]

@@ -10,12 +10,13 @@ X = np.array([-2.0, -0.0, 0.0, 0.5, 3.0, np.nan, -np.inf, np.inf])
 
 
 def test_true_ufuncs():
-    for name in ("relu", "relu_grad", "relu_backward"):
+    for name in ("relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad"):
         uf = getattr(ru, name)
         assert isinstance(uf, np.ufunc)
         assert uf.__name__ == name
         assert uf.nout == 1
     assert (ru.relu.nin, ru.relu_grad.nin, ru.relu_backward.nin) == (1, 1, 2)
+    assert (ru.leaky_relu.nin, ru.leaky_relu_grad.nin) == (2, 2)
 
 
 def test_out_in_place():

@@ -7,7 +7,7 @@ import pytest
 
 import relu_ufunc as ru
 
-NAMES = ["relu", "relu_grad", "relu_backward"]
+NAMES = ["relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad"]
 
 
 @pytest.mark.parametrize("name", NAMES)

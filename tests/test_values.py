@@ -128,3 +128,56 @@ def test_nep50_python_scalars_do_not_upcast():
     assert ru.relu_backward(x, 2.0).dtype == np.float32
     assert ru.relu_backward(2.0, x).dtype == np.float32
     assert ru.relu_backward(np.ones(3, np.int8), 3).dtype == np.int8
+
+
+# SPEC.md, leaky_relu(x, a) and leaky_relu_grad(x, a), with a = 0.25 (exact)
+LEAKY = [1.5, inf, 0.0, -0.0, -0.375, -inf, nan, nan]
+LEAKY_GRAD = [1.0, 1.0, 0.25, 0.25, 0.25, 0.25, nan, nan]
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_leaky_relu_table(char):
+    x = np.array(X, char)
+    assert_same_bits(ru.leaky_relu(x, np.array(0.25, char)), np.array(LEAKY, char))
+    assert_same_bits(ru.leaky_relu_grad(x, np.array(0.25, char)), np.array(LEAKY_GRAD, char))
+    out = ru.leaky_relu(np.array(-0.0, char), np.array(0.1, char))
+    assert out == 0 and np.signbit(out)                 # alpha * (-0.0) keeps its sign
+    assert_same_bits(ru.leaky_relu(x, np.array(-2.0, char)),       # any alpha, even < 0
+                     np.array([1.5, inf, -0.0, 0.0, 3.0, inf, nan, nan], char))
+
+
+@pytest.mark.parametrize("char", FLOAT_CHARS)
+def test_leaky_relu_rounds_once(char, rng):
+    """alpha * x is the one rounding: equal to the product rounded once from
+    exact arithmetic (float16 products are exact in float64)."""
+    from conftest import random_values
+    x = -np.abs(random_values(rng, char, 4000))
+    alpha = np.abs(random_values(rng, char, 4000))
+    with np.errstate(all="ignore"):
+        got = ru.leaky_relu(x, alpha)
+        if char == "e":
+            expected = (x.astype(np.float64) * alpha.astype(np.float64)).astype(np.float16)
+        else:
+            expected = x * alpha
+    assert_same_bits(got, expected)
+
+
+def test_leaky_dtypes_resolve_like_arctan2_and_nep50():
+    for a, b in [("b", "b"), ("h", "h"), ("l", "l"), ("e", "f"), ("b", "e"), ("f", "d")]:
+        x, y = np.ones(2, a), np.ones(2, b)
+        assert ru.leaky_relu(x, y).dtype == np.arctan2(x, y).dtype, (a, b)
+    x32 = np.ones(3, np.float32)
+    assert ru.leaky_relu(x32, 0.01).dtype == np.float32             # Python float: weak
+    assert ru.leaky_relu_grad(x32, np.float32(0.01)).dtype == np.float32
+    assert ru.leaky_relu(x32, np.full(3, 0.2, np.float32)).dtype == np.float32
+    assert ru.leaky_relu(np.ones(3, np.float16), 0.5).dtype == np.float16
+
+
+def test_prelu_is_broadcasting(rng):
+    """PReLU, one slope per channel: leaky_relu(x, alpha[:, None])."""
+    x = rng.standard_normal((3, 50))
+    alpha = np.array([0.0, 0.1, 0.5])
+    got = ru.leaky_relu(x, alpha[:, None])
+    assert_same_bits(got, np.where(x > 0, x, alpha[:, None] * x))
+    assert_same_bits(ru.leaky_relu_grad(x, alpha[:, None]),
+                     np.where(x > 0, 1.0, np.broadcast_to(alpha[:, None], x.shape)))

@@ -89,5 +89,7 @@ def _make(name):
 relu = _make("relu")
 relu_grad = _make("relu_grad")
 relu_backward = _make("relu_backward")
+leaky_relu = _make("leaky_relu")
+leaky_relu_grad = _make("leaky_relu_grad")
 
-__all__ = ["relu", "relu_grad", "relu_backward"]
+__all__ = ["relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad"]
