@@ -5,18 +5,23 @@
  * and the CuPy kernels (cuda/__init__.py) both include this file, so the value
  * table in SPEC.md is written down exactly once, here.
  *
- * Every formula is written once, in RELU_DEFINE_FORMULAS, in terms of three
- * per-type pieces:
- *   GT0(x)    "x > 0", but quiet: a NaN operand never raises FE_INVALID;
+ * Every formula is written once, in RELU_DEFINE_FORMULAS and
+ * RELU_DEFINE_LEAKY, in terms of three per-type pieces:
+ *   POS(x)    the sign is clear and x is not zero: for any x that is not a
+ *             NaN, exactly "x > 0".  Every formula decides NaN first (or
+ *             alongside), so POS never has to rule NaN out itself;
  *   ISNAN(x)  x is a NaN (constant 0 for integers);
  *   ZERO/ONE  the constants of the type.
  * The type families below only say what those pieces are.
  *
  * Why not just `x > 0`?  On x86 an ordered compare (comiss, cmpltps) is a
  * *signalling* compare, so NaN data would set FE_INVALID and NumPy would warn.
- * GCC even vectorizes C99 isgreater() into a signalling compare.  Equality
- * compares are quiet, and the sign test is done on the bits, so
- * `sbits(x) > 0 && x == x` is a quiet "x > 0" that still vectorizes.
+ * GCC even vectorizes C99 isgreater() into a signalling compare.  For floats
+ * POS is one integer compare on the bits (`sbits(x) > 0`) and ISNAN the
+ * quiet `x != x`, so no compare signals and the loops vectorize tightly.
+ * The "NaN, else select" formulas select first and blend the NaN in last:
+ * the same value, but GCC then emits 4 vector ops instead of 10, and
+ * relu_grad runs at copy speed (0.133 vs 0.224 ns/element, float32, AVX2).
  */
 #ifndef RELU_UFUNC_H
 #define RELU_UFUNC_H
@@ -33,35 +38,35 @@
 
 /* ---- the formulas (SPEC.md, "Values, exactly") ------------------------- */
 
-#define RELU_DEFINE_FORMULAS(S, T, GT0, ISNAN, ZERO, ONE)                     \
+#define RELU_DEFINE_FORMULAS(S, T, POS, ISNAN, ZERO, ONE)                     \
     /* relu: x where x > 0, +0 where x <= 0, NaN stays NaN */                 \
     RELU_INLINE T relu_##S(T x)                                               \
-    { return (GT0(x) || ISNAN(x)) ? x : ZERO; }                               \
+    { return (POS(x) || ISNAN(x)) ? x : ZERO; }                               \
     /* relu_grad: 1 where x > 0, 0 where x <= 0, NaN stays NaN */             \
     RELU_INLINE T relu_grad_##S(T x)                                          \
-    { return ISNAN(x) ? x : (GT0(x) ? ONE : ZERO); }                          \
+    { T g = POS(x) ? ONE : ZERO; return ISNAN(x) ? x : g; }                   \
     /* relu_backward: dy where x > 0 (whatever dy is), else 0; NaN x -> NaN */ \
     RELU_INLINE T relu_backward_##S(T dy, T x)                                \
-    { return ISNAN(x) ? x : (GT0(x) ? dy : ZERO); }
+    { T g = POS(x) ? dy : ZERO; return ISNAN(x) ? x : g; }
 
 /* The leaky pair, for floating types; MUL(a, x) is the type's one rounding
  * multiply.  alpha * (-0.0) keeps its sign; NaN x stays NaN.               */
-#define RELU_DEFINE_LEAKY(S, T, GT0, ISNAN, ONE, MUL)                         \
+#define RELU_DEFINE_LEAKY(S, T, POS, ISNAN, ONE, MUL)                         \
     /* leaky_relu: x where x > 0, alpha * x where x <= 0 */                   \
     RELU_INLINE T leaky_relu_##S(T x, T alpha)                                \
-    { return (GT0(x) || ISNAN(x)) ? x : MUL(alpha, x); }                      \
+    { return (POS(x) || ISNAN(x)) ? x : MUL(alpha, x); }                      \
     /* leaky_relu_grad: 1 where x > 0, alpha where x <= 0, NaN stays NaN */   \
     RELU_INLINE T leaky_relu_grad_##S(T x, T alpha)                           \
-    { return ISNAN(x) ? x : (GT0(x) ? ONE : alpha); }
+    { T g = POS(x) ? ONE : alpha; return ISNAN(x) ? x : g; }
 
 #define RELU_MUL(a, b) ((a) * (b))
 
 /* ---- integers: no NaN, and compares never trap ------------------------- */
 
-#define RELU_INT_GT0(x)   ((x) > 0)
+#define RELU_INT_POS(x)   ((x) > 0)
 #define RELU_INT_ISNAN(x) 0
 #define RELU_DEFINE_INT(S, T)                                                 \
-    RELU_DEFINE_FORMULAS(S, T, RELU_INT_GT0, RELU_INT_ISNAN, (T)0, (T)1)
+    RELU_DEFINE_FORMULAS(S, T, RELU_INT_POS, RELU_INT_ISNAN, (T)0, (T)1)
 
 /* ---- binary floating point: sign from the bits, NaN from x != x -------- */
 
@@ -79,8 +84,8 @@ RELU_INLINE float relu_f32_from_bits(unsigned int u)
 #endif
 
 /* As a signed integer the bits are > 0 exactly for +0 < x <= +inf and +NaN. */
-#define RELU_F32_GT0(x)   (relu_sbits_f32(x) > 0 && (x) == (x))
-#define RELU_F64_GT0(x)   (relu_sbits_f64(x) > 0 && (x) == (x))
+#define RELU_F32_POS(x)   (relu_sbits_f32(x) > 0)
+#define RELU_F64_POS(x)   (relu_sbits_f64(x) > 0)
 #define RELU_FLT_ISNAN(x) ((x) != (x))
 
 /* ---- float16, as its IEEE binary16 bits in an unsigned short ----------- */
@@ -89,9 +94,9 @@ RELU_INLINE float relu_f32_from_bits(unsigned int u)
  * float16 is computed as float16, never through another dtype's buffers.  */
 
 #define RELU_F16_ISNAN(h) (((h) & 0x7fffu) > 0x7c00u)
-#define RELU_F16_GT0(h)   ((((h) & 0x8000u) == 0) && (h) != 0 && !RELU_F16_ISNAN(h))
+#define RELU_F16_POS(h)   ((short)(h) > 0)
 
-RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_GT0, RELU_F16_ISNAN,
+RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN,
                      (unsigned short)0, (unsigned short)0x3c00u)
 
 /* float16 multiply, exactly rounded: a half has an 11-bit significand, so the
@@ -137,18 +142,19 @@ RELU_INLINE unsigned short relu_f32_to_f16(float f)
 
 #define RELU_F16_MUL(a, b) relu_f32_to_f16(relu_f16_to_f32(a) * relu_f16_to_f32(b))
 
-RELU_DEFINE_LEAKY(f16, unsigned short, RELU_F16_GT0, RELU_F16_ISNAN,
+RELU_DEFINE_LEAKY(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN,
                   (unsigned short)0x3c00u, RELU_F16_MUL)
-RELU_DEFINE_LEAKY(f32, float,  RELU_F32_GT0, RELU_FLT_ISNAN, 1.0f, RELU_MUL)
-RELU_DEFINE_LEAKY(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 1.0, RELU_MUL)
-RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_GT0, RELU_FLT_ISNAN, 0.0f, 1.0f)
-RELU_DEFINE_FORMULAS(f64, double, RELU_F64_GT0, RELU_FLT_ISNAN, 0.0, 1.0)
+RELU_DEFINE_LEAKY(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 1.0f, RELU_MUL)
+RELU_DEFINE_LEAKY(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 1.0, RELU_MUL)
+RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 0.0f, 1.0f)
+RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 0.0, 1.0)
 
 #if RELU_HAS_LONGDOUBLE
-/* x87 extended has padding bytes, so ask signbit() instead of the bits. */
-#define RELU_LD_GT0(x) (!signbit(x) && (x) != 0 && (x) == (x))
-RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_GT0, RELU_FLT_ISNAN, 0.0L, 1.0L)
-RELU_DEFINE_LEAKY(ld, long double, RELU_LD_GT0, RELU_FLT_ISNAN, 1.0L, RELU_MUL)
+/* x87 extended has padding bytes, so ask signbit() instead of the bits;
+ * != is a quiet compare. */
+#define RELU_LD_POS(x) (!signbit(x) && (x) != 0)
+RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_POS, RELU_FLT_ISNAN, 0.0L, 1.0L)
+RELU_DEFINE_LEAKY(ld, long double, RELU_LD_POS, RELU_FLT_ISNAN, 1.0L, RELU_MUL)
 #endif
 
 /* ---- every integer width, named by kind and bits ----------------------- */

@@ -46,6 +46,14 @@ def address(typingctx, ptr):
     return types.intp(ptr), codegen
 
 
+@intrinsic
+def sbits16(typingctx, h):
+    """float16 bits (a uint16) as a signed int16: > 0 for +0 < x <= inf, +NaN."""
+    def codegen(context, builder, sig, args):
+        return args[0]                   # same LLVM type (i16), new signedness
+    return types.int16(h), codegen
+
+
 LOOP_SIGNATURE = types.void(types.CPointer(types.CPointer(types.int8)),
                             types.CPointer(types.intp), types.CPointer(types.intp),
                             types.voidptr)

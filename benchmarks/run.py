@@ -1,0 +1,297 @@
+"""The CPU benchmark suite.
+
+    python -m benchmarks              # n = 1 .. 1e8, float32 and float64 (minutes)
+    python -m benchmarks --quick      # n = 1 .. 1e6, under a minute
+
+relu_ufunc's relu, relu_grad and relu_backward against: the limit (a plain
+copy of the same bytes: np.copyto, or np.add of two arrays for the
+two-input relu_backward), NumPy spellings (np.maximum with and without out,
+x * (x > 0), np.clip), the seed implementations, crysx_nn's Numba njit
+versions, and PyTorch and numexpr when they are installed.  Inputs are randn,
+so half of them are negative.  Each figure is the median of several repeats,
+all measured in this one run.
+
+Writes benchmarks/results/cpu.json and one PNG per function (time and GB/s
+against n, log-log, one line per implementation), and prints how the
+measured ratios compare with the targets of the speed issue.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import timeit
+
+import numpy as np
+
+import relu_ufunc as ru
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+FULL_SIZES = [1, 10, 100, 10**3, 10**4, 10**5, 10**6, 10**7, 10**8]
+QUICK_SIZES = FULL_SIZES[:7]
+
+# Bytes each function moves per element: inputs read plus output written.
+ARRAYS_PER_ELEMENT = {"relu": 2, "relu_grad": 2, "relu_backward": 3}
+
+
+def optional(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def crysx_nn_kernels():
+    """crysx_nn's activation functions (its activation.py): Numba njit with
+    fastmath, as it ships them."""
+    numba = optional("numba")
+    if numba is None:
+        return None
+    relu = numba.njit(cache=True, fastmath=True)(lambda x: x * (x > 0))
+    relu_grad = numba.njit(cache=True, fastmath=True)(
+        lambda x: np.greater(x, 0.).astype(np.float32))
+    return relu, relu_grad
+
+
+def implementations(op, x, dy, y, scratch):
+    """(label, kind, callable) for one function on these arrays.  kind is
+    'ours', 'limit' or 'other'; the first 'ours' is the headline (out=)."""
+    f32 = np.float32
+    impls = []
+    if op == "relu":
+        impls += [
+            ("relu(x, out=y)", "ours", lambda: ru.relu(x, out=y)),
+            ("relu(x)", "ours", lambda: ru.relu(x)),
+            ("relu(x, out=x)", "ours", lambda: ru.relu(scratch, out=scratch)),
+            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
+            ("np.maximum(x, 0, out=y)", "other", lambda: np.maximum(x, 0, out=y)),
+            ("np.maximum(x, 0)", "other", lambda: np.maximum(x, 0)),
+            ("np.maximum(x, 0, out=x)", "other", lambda: np.maximum(scratch, 0, out=scratch)),
+            ("x * (x > 0)", "other", lambda: x * (x > 0)),
+            ("np.clip(x, 0, None)", "other", lambda: np.clip(x, 0, None)),
+            ("seed: np.maximum(np.zeros(x.shape, f32), x)", "other",
+             lambda: np.maximum(np.zeros(x.shape, f32), x)),
+        ]
+    elif op == "relu_grad":
+        impls += [
+            ("relu_grad(x, out=y)", "ours", lambda: ru.relu_grad(x, out=y)),
+            ("relu_grad(x)", "ours", lambda: ru.relu_grad(x)),
+            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
+            ("seed: np.greater(x, 0.).astype(f32)", "other",
+             lambda: np.greater(x, 0.).astype(f32)),
+            ("(x > 0).astype(x.dtype)", "other", lambda: (x > 0).astype(x.dtype)),
+        ]
+    else:
+        impls += [
+            ("relu_backward(dy, x, out=y)", "ours", lambda: ru.relu_backward(dy, x, out=y)),
+            ("relu_backward(dy, x)", "ours", lambda: ru.relu_backward(dy, x)),
+            ("np.add(dy, x, out=y)", "limit", lambda: np.add(dy, x, out=y)),
+            ("dy * (x > 0)", "other", lambda: dy * (x > 0)),
+            ("seed: dy * np.greater(x, 0.).astype(f32)", "other",
+             lambda: dy * np.greater(x, 0.).astype(f32)),
+        ]
+    crysx = crysx_nn_kernels()
+    if crysx is not None:
+        relu_njit, grad_njit = crysx
+        if op == "relu":
+            impls.append(("crysx_nn njit: x * (x > 0)", "other", lambda: relu_njit(x)))
+        elif op == "relu_grad":
+            impls.append(("crysx_nn njit: greater.astype", "other", lambda: grad_njit(x)))
+        else:
+            impls.append(("crysx_nn njit: dy * grad(x)", "other", lambda: dy * grad_njit(x)))
+    torch = optional("torch")
+    if torch is not None:
+        t, tdy, to = torch.from_numpy(x), torch.from_numpy(dy), torch.from_numpy(y)
+        if op == "relu":
+            impls += [("torch.relu(t)", "other", lambda: torch.relu(t)),
+                      ("torch.clamp_min(t, 0, out=o)", "other",
+                       lambda: torch.clamp_min(t, 0, out=to))]
+        elif op == "relu_grad":
+            impls.append(("torch: (t > 0).to(t.dtype)", "other", lambda: (t > 0).to(t.dtype)))
+        else:
+            impls.append(("torch threshold_backward", "other",
+                          lambda: torch.ops.aten.threshold_backward(tdy, t, 0)))
+    ne = optional("numexpr")
+    if ne is not None and op == "relu":
+        impls.append(("numexpr where(x > 0, x, 0)", "other",
+                      lambda: ne.evaluate("where(x > 0, x, 0)", local_dict={"x": x}, out=y)))
+    return impls
+
+
+def median_seconds(fn, min_time, repeat):
+    """Median seconds per call over `repeat` repeats of >= min_time each."""
+    fn()                                              # warm up (and JIT compile)
+    number, t = 1, 0.0
+    while True:
+        t = timeit.timeit(fn, number=number)
+        if t >= min_time or number >= 10**6:
+            break
+        number *= max(2, int(min_time / max(t, 1e-9) * 1.2))
+    samples = [t / number] + [timeit.timeit(fn, number=number) / number
+                              for _ in range(repeat - 1)]
+    return float(np.median(samples)), samples
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    torch = optional("torch")
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0],
+            "numpy": np.__version__, "relu_ufunc": ru.__version__, "backend": ru.backend,
+            "torch": getattr(torch, "__version__", None),
+            "torch_threads": torch.get_num_threads() if torch else None,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def run(sizes, dtypes, ops, min_time, repeat):
+    from tqdm import tqdm
+    rng = np.random.default_rng(0)
+    rows = []
+    tasks = [(op, dt, n) for dt in dtypes for n in sizes for op in ops]
+    with tqdm(total=len(tasks), unit="case", file=sys.stderr) as bar:
+        for op, dt, n in tasks:
+            bar.set_description(f"{op} {np.dtype(dt).name} n={n:.0e}")
+            x = rng.standard_normal(n).astype(dt)
+            dy = rng.standard_normal(n).astype(dt)
+            y, scratch = np.empty_like(x), x.copy()
+            for label, kind, fn in implementations(op, x, dy, y, scratch):
+                med, samples = median_seconds(fn, min_time, repeat)
+                nbytes = ARRAYS_PER_ELEMENT[op] * n * np.dtype(dt).itemsize
+                rows.append({"op": op, "dtype": np.dtype(dt).name, "n": n, "impl": label,
+                             "kind": kind, "seconds": med, "samples": samples,
+                             "gb_per_s": nbytes / med / 1e9})
+            del x, dy, y, scratch
+            bar.update()
+    return rows
+
+
+# The targets of the speed issue: (function, ours, against, sizes, at most).
+TARGETS = [
+    ("relu", "relu(x, out=y)", "np.maximum(x, 0)", (1, 100), 0.45),
+    ("relu", "relu(x)", "np.maximum(x, 0)", (1, 100), 0.45),
+    ("relu_grad", "relu_grad(x, out=y)", "seed: np.greater(x, 0.).astype(f32)", (1, 100), 0.45),
+    ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (1, 100), 0.3),
+    ("relu", "relu(x, out=y)", "np.copyto(y, x)", (10**3, 10**6), 1.1),
+    ("relu", "relu(x)", "np.maximum(x, 0)", (10**3, 10**6), 0.35),
+    ("relu_grad", "relu_grad(x, out=y)", "np.copyto(y, x)", (10**3, 10**6), 1.1),
+    ("relu_backward", "relu_backward(dy, x, out=y)", "np.add(dy, x, out=y)", (10**3, 10**6), 1.1),
+    ("relu", "relu(x, out=y)", "np.copyto(y, x)", (10**7, 10**8), 1.1),
+    ("relu", "relu(x)", "np.maximum(x, 0)", (10**7, 10**8), 0.7),
+    ("relu_grad", "relu_grad(x, out=y)", "seed: np.greater(x, 0.).astype(f32)", (10**7, 10**8), 0.5),
+    ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (10**7, 10**8), 0.5),
+    ("relu", "relu(x, out=x)", "np.copyto(y, x)", (10**3, 10**8), 1.0),
+]
+
+
+def target_table(rows):
+    index = {(r["op"], r["dtype"], r["impl"], r["n"]): r["seconds"] for r in rows}
+    dtypes = sorted({r["dtype"] for r in rows})
+    lines = [f"{'function':<14} {'ours':<28} {'against':<36} {'n':<12} {'dtype':<8} "
+             f"{'target':>7} {'worst':>7} {'at n':>6}  "]
+    for op, ours, ref, (lo, hi), limit in TARGETS:
+        for dt in dtypes:
+            ratios = [(index[(op, dt, ours, n)] / index[(op, dt, ref, n)], n)
+                      for (o, d, i, n) in index if (o, d, i) == (op, dt, ours) and lo <= n <= hi
+                      and (op, dt, ref, n) in index]
+            if not ratios:
+                continue
+            worst, at = max(ratios)
+            verdict = "ok" if worst <= limit else "MISS"
+            lines.append(f"{op:<14} {ours:<28} {ref:<36} {f'{lo:.0e}..{hi:.0e}':<12} {dt:<8} "
+                         f"{'<=' + str(limit):>7} {worst:>7.2f} {at:>6.0e}  {verdict}")
+    return "\n".join(lines)
+
+
+def ratio_table(rows):
+    """ours(out=) / limit and ours(out=) / the best non-ours, per size."""
+    out = []
+    for op in ARRAYS_PER_ELEMENT:
+        for dt in sorted({r["dtype"] for r in rows}):
+            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
+            if not sel:
+                continue
+            out.append(f"\n{op} {dt}: time ratios (below 1: ours is faster)")
+            out.append(f"{'n':>8} {'ours us':>10} {'/limit':>7} {'/np.maximum or seed':>20} "
+                       f"{'best other':>40}")
+            for n in sorted({r["n"] for r in sel}):
+                at = {r["impl"]: r for r in sel if r["n"] == n}
+                ours = next(r for r in at.values() if r["kind"] == "ours")
+                limit = next(r for r in at.values() if r["kind"] == "limit")
+                others = [r for r in at.values() if r["kind"] == "other"]
+                base = at.get("np.maximum(x, 0)") or others[0]
+                best = min(others, key=lambda r: r["seconds"])
+                out.append(f"{n:>8.0e} {ours['seconds'] * 1e6:>10.3f} "
+                           f"{ours['seconds'] / limit['seconds']:>7.2f} "
+                           f"{ours['seconds'] / base['seconds']:>20.2f} "
+                           f"{best['impl'][:32]:>32} {ours['seconds'] / best['seconds']:>7.2f}")
+    return "\n".join(out)
+
+
+def plot(rows, info, path_for):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    for op in ARRAYS_PER_ELEMENT:
+        dtypes = sorted({r["dtype"] for r in rows if r["op"] == op})
+        fig, axes = plt.subplots(2, len(dtypes), figsize=(7 * len(dtypes), 9), squeeze=False)
+        for col, dt in enumerate(dtypes):
+            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
+            for impl in dict.fromkeys(r["impl"] for r in sel):
+                pts = sorted((r["n"], r["seconds"], r["gb_per_s"], r["kind"])
+                             for r in sel if r["impl"] == impl)
+                kind = pts[0][3]
+                style = {"ours": dict(lw=2.5), "limit": dict(lw=2, ls="--", color="black")}.get(
+                    kind, dict(lw=1, alpha=0.8))
+                ns = [p[0] for p in pts]
+                axes[0][col].plot(ns, [p[1] for p in pts], marker=".", label=impl, **style)
+                axes[1][col].plot(ns, [p[2] for p in pts], marker=".", label=impl, **style)
+            axes[0][col].set(xscale="log", yscale="log", ylabel="seconds per call",
+                             title=f"{op}, {dt}")
+            axes[1][col].set(xscale="log", yscale="log", xlabel="n (elements)",
+                             ylabel="GB/s (bytes read + written)")
+            for ax in axes[:, col]:
+                ax.grid(True, which="both", alpha=0.3)
+        axes[0][-1].legend(fontsize=7, loc="upper left")
+        fig.suptitle(f"relu_ufunc {info['relu_ufunc']} ({info['backend']}), NumPy "
+                     f"{info['numpy']}, {info['cpu']}, {info['cores']} cores, {info['date']}",
+                     fontsize=9)
+        fig.tight_layout()
+        path = path_for(op)
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="relu_ufunc CPU benchmark suite")
+    parser.add_argument("--quick", action="store_true", help="n up to 1e6, fewer repeats")
+    parser.add_argument("--ops", nargs="+", default=list(ARRAYS_PER_ELEMENT))
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--out", default=RESULTS, help="folder for JSON and PNG results")
+    args = parser.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    min_time, repeat = (0.005, 5) if args.quick else (0.02, 7)
+    info = machine()
+    print(f"machine: {info}")
+    rows = run(sizes, args.dtypes, args.ops, min_time, repeat)
+    os.makedirs(args.out, exist_ok=True)
+    tag = "cpu-quick" if args.quick else "cpu"
+    with open(os.path.join(args.out, f"{tag}.json"), "w") as f:
+        json.dump({"machine": info, "quick": args.quick, "results": rows}, f, indent=1)
+    paths = plot(rows, info, lambda op: os.path.join(args.out, f"{tag}-{op}.png"))
+    print(ratio_table(rows))
+    print("\ntargets (worst ratio over the sizes measured):")
+    print(target_table(rows))
+    print(f"\nwrote {os.path.join(args.out, tag + '.json')} and {', '.join(paths)}")
+
+
+if __name__ == "__main__":
+    main()
