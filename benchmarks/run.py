@@ -275,9 +275,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="n up to 1e6, fewer repeats")
     parser.add_argument("--ops", nargs="+", default=list(ARRAYS_PER_ELEMENT))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--sizes", nargs="+", type=float, help="n values (default: all)")
     parser.add_argument("--out", default=RESULTS, help="folder for JSON and PNG results")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    if args.sizes:
+        sizes = [int(n) for n in args.sizes]
     min_time, repeat = (0.005, 5) if args.quick else (0.02, 7)
     info = machine()
     print(f"machine: {info}")

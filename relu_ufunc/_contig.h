@@ -13,6 +13,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(RELU_NO_STREAM)
+#  include <emmintrin.h>        /* SSE2, baseline on x86-64: every clone has it */
+#  include <unistd.h>
+#  define RELU_STREAM 1
+#else
+#  define RELU_STREAM 0
+#endif
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(RELU_NO_CLONES) && \
@@ -36,11 +43,96 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
     return head < n ? head : n;
 }
 
+/* Non-temporal stores for outputs larger than the cache.  A plain store
+ * first reads the line it writes (write-allocate): out of cache a loop then
+ * moves 3 bytes per byte written, and at n = 1e8 relu(x, out=y) took 1.6x
+ * np.copyto, whose memcpy streams.  Stores go round the cache only when the
+ * output does not overlap an input (in place, the line has just been read,
+ * so a plain store is best) and is larger than 3/4 of the last-level cache,
+ * glibc's own threshold for memcpy.  Each block is computed into an L1
+ * buffer by the vectorized formula, then streamed out 16 bytes at a time.  */
+#define RELU_BLOCK_BYTES 4096
+
+#if RELU_STREAM
+static ptrdiff_t relu_stream_threshold(void)
+{
+    static ptrdiff_t threshold = 0;      /* computed once; a race is benign */
+    if (threshold == 0) {
+        long l3 = -1;
+#  ifdef _SC_LEVEL3_CACHE_SIZE
+        l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#  endif
+        threshold = l3 > 0 ? (ptrdiff_t)l3 / 4 * 3 : (ptrdiff_t)32 << 20;
+        if (threshold < ((ptrdiff_t)8 << 20))
+            threshold = (ptrdiff_t)8 << 20;
+    }
+    return threshold;
+}
+
+static inline int relu_apart(const void *a, const void *y, ptrdiff_t bytes)
+{
+    const char *p = (const char *)a, *q = (const char *)y;
+    return p + bytes <= q || q + bytes <= p;
+}
+
+#  if defined(__GNUC__)
+#    include <immintrin.h>
+__attribute__((target("avx2")))
+static void relu_stream_out_avx2(void *dst, const void *src, size_t bytes)
+{
+    __m256i *d = (__m256i *)dst;
+    const __m256i *s = (const __m256i *)src;
+    size_t k;
+    for (k = 0; k < bytes / 32; k++)
+        _mm256_stream_si256(d + k, _mm256_load_si256(s + k));
+}
+#  endif
+
+/* 32-byte streaming stores where the CPU has AVX2 (41.5 ms vs 48 ms for a
+ * 400 MB stream here; glibc's memcpy takes 37). */
+static void relu_stream_out(void *dst, const void *src, size_t bytes)
+{
+    __m128i *d = (__m128i *)dst;
+    const __m128i *s = (const __m128i *)src;
+    size_t k;
+#  if defined(__GNUC__)
+    static int avx2 = -1;
+    if (avx2 < 0)
+        avx2 = __builtin_cpu_supports("avx2") != 0;
+    if (avx2) {
+        relu_stream_out_avx2(dst, src, bytes);
+        return;
+    }
+#  endif
+    for (k = 0; k < bytes / 16; k++)
+        _mm_stream_si128(d + k, _mm_load_si128(s + k));
+}
+
+#  define RELU_SHOULD_STREAM(y, bytes, APART)                                 \
+    ((bytes) >= relu_stream_threshold() && ((uintptr_t)(y) & 63u) == 0 && (APART))
+#  define RELU_STREAM_BLOCKS(T, i, n, y, EXPR_J)                              \
+    do {                                                                      \
+        enum { B = RELU_BLOCK_BYTES / sizeof(T) };                            \
+        _Alignas(64) T buf[B];                                                \
+        for (; (i) + B <= (n); (i) += B) {                                    \
+            for (ptrdiff_t j = 0; j < B; j++) buf[j] = (EXPR_J);              \
+            relu_stream_out((y) + (i), buf, sizeof buf);                      \
+        }                                                                     \
+        _mm_sfence();   /* order the streamed stores before anything later */ \
+    } while (0)
+#else
+#  define RELU_SHOULD_STREAM(y, bytes, APART) 0
+#  define RELU_STREAM_BLOCKS(T, i, n, y, EXPR_J) do { } while (0)
+#endif
+
 #define RELU_CONTIG_1(NAME, T, F)                                             \
     RELU_CLONES static void NAME(const T *x0, T *y, ptrdiff_t n)              \
     {                                                                         \
         ptrdiff_t i = 0, head = relu_head(y, sizeof(T), n);                   \
         for (; i < head; i++) y[i] = F(x0[i]);                                \
+        if (RELU_SHOULD_STREAM(y + i, (n - i) * (ptrdiff_t)sizeof(T),         \
+                               relu_apart(x0, y, n * (ptrdiff_t)sizeof(T))))  \
+            RELU_STREAM_BLOCKS(T, i, n, y, F(x0[i + j]));                     \
         for (; i < n; i++) y[i] = F(x0[i]);                                   \
     }
 
@@ -49,6 +141,10 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
     {                                                                         \
         ptrdiff_t i = 0, head = relu_head(y, sizeof(T), n);                   \
         for (; i < head; i++) y[i] = F(x0[i], x1[i]);                         \
+        if (RELU_SHOULD_STREAM(y + i, (n - i) * (ptrdiff_t)sizeof(T),         \
+                               relu_apart(x0, y, n * (ptrdiff_t)sizeof(T)) && \
+                               relu_apart(x1, y, n * (ptrdiff_t)sizeof(T))))  \
+            RELU_STREAM_BLOCKS(T, i, n, y, F(x0[i + j], x1[i + j]));          \
         for (; i < n; i++) y[i] = F(x0[i], x1[i]);                            \
     }
 
