@@ -115,6 +115,28 @@ ext = Extension(
     optional=True,
 )
 
+OPENMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+
+
+def openmp_flags(compiler):
+    """["-fopenmp"] where this compiler builds and links an OpenMP program,
+    else [] (then relu_ufunc.set_num_threads has no effect)."""
+    import tempfile
+    if compiler.compiler_type == "msvc":
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(OPENMP_PROBE)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
+            compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                     extra_postargs=["-fopenmp"])
+        except Exception:  # noqa: BLE001 - any failure means: no OpenMP
+            return []
+    return ["-fopenmp"]
+
+
 class build_ext_also_in_place(build_ext):
     """Also put the built extension beside the sources (as --inplace would).
 
@@ -123,6 +145,13 @@ class build_ext_also_in_place(build_ext):
     the extension beside it, both are the same code.  The copy is ignored by
     git.
     """
+
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args) + flags
+            ext.extra_link_args = list(ext.extra_link_args) + flags
+        super().build_extensions()
 
     def run(self):
         super().run()

@@ -55,6 +55,11 @@ def crysx_nn_kernels():
     return relu, relu_grad
 
 
+def threaded(f, *args, **kwargs):
+    with ru.threads(2):
+        return f(*args, **kwargs)
+
+
 def implementations(op, x, dy, y, scratch):
     """(label, kind, callable) for one function on these arrays.  kind is
     'ours', 'limit' or 'other'; the first 'ours' is the headline (out=)."""
@@ -65,6 +70,7 @@ def implementations(op, x, dy, y, scratch):
             ("relu(x, out=y)", "ours", lambda: ru.relu(x, out=y)),
             ("relu(x)", "ours", lambda: ru.relu(x)),
             ("relu(x, out=x)", "ours", lambda: ru.relu(scratch, out=scratch)),
+            ("relu(x, out=y), 2 threads", "ours", lambda: threaded(ru.relu, x, out=y)),
             ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
             ("np.maximum(x, 0, out=y)", "other", lambda: np.maximum(x, 0, out=y)),
             ("np.maximum(x, 0)", "other", lambda: np.maximum(x, 0)),
@@ -134,6 +140,14 @@ def median_seconds(fn, min_time, repeat):
     return float(np.median(samples)), samples
 
 
+def have_openmp():
+    try:
+        from relu_ufunc._ufuncs import HAVE_THREADS
+    except ImportError:
+        return False
+    return bool(HAVE_THREADS)
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -144,6 +158,7 @@ def machine():
     torch = optional("torch")
     return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0],
             "numpy": np.__version__, "relu_ufunc": ru.__version__, "backend": ru.backend,
+            "openmp": have_openmp(),
             "torch": getattr(torch, "__version__", None),
             "torch_threads": torch.get_num_threads() if torch else None,
             "date": time.strftime("%Y-%m-%d")}
@@ -186,6 +201,7 @@ TARGETS = [
     ("relu_grad", "relu_grad(x, out=y)", "seed: np.greater(x, 0.).astype(f32)", (10**7, 10**8), 0.5),
     ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (10**7, 10**8), 0.5),
     ("relu", "relu(x, out=x)", "np.copyto(y, x)", (10**3, 10**8), 1.0),
+    ("relu", "relu(x, out=y), 2 threads", "torch.clamp_min(t, 0, out=o)", (10**5, 10**8), 1.0),
 ]
 
 
@@ -240,6 +256,8 @@ def plot(rows, info, path_for):
     paths = []
     for op in ARRAYS_PER_ELEMENT:
         dtypes = sorted({r["dtype"] for r in rows if r["op"] == op})
+        if not dtypes:
+            continue
         fig, axes = plt.subplots(2, len(dtypes), figsize=(7 * len(dtypes), 9), squeeze=False)
         for col, dt in enumerate(dtypes):
             sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]

@@ -8,6 +8,8 @@ as for ``np.maximum``.  ``backend`` says which implementation they are:
 ``RELU_UFUNC_BACKEND=numba``).  ``python -m relu_ufunc`` runs a self-check and
 a short benchmark.
 """
+import contextlib as _contextlib
+import operator as _operator
 import os as _os
 import sys as _sys
 
@@ -80,6 +82,46 @@ def get_array_module(x):
     return _sys.modules[__name__]
 
 
+_num_threads = 1
+
+
+def set_num_threads(n):
+    """Let one large contiguous call use up to `n` threads; return the old value.
+
+    The default is 1: a call runs on the calling thread, as any NumPy ufunc.
+    With n > 1, a call whose output is at least 128 KiB per thread is split
+    into up to n chunks run in parallel (OpenMP, Cython backend only; the
+    Numba backend and builds without OpenMP stay single-threaded).  Smaller
+    calls pay nothing.  The setting is one value for the whole process, not
+    per thread: use `threads` to change it for a block of code.
+    """
+    global _num_threads
+    n = _operator.index(n)
+    if n < 1:
+        raise ValueError(f"number of threads must be at least 1, got {n}")
+    old, _num_threads = _num_threads, n
+    if backend == "cython":
+        from relu_ufunc import _ufuncs
+        _ufuncs._set_num_threads(n)
+    return old
+
+
+def get_num_threads():
+    """The number of threads set by `set_num_threads` (default 1)."""
+    return _num_threads
+
+
+@_contextlib.contextmanager
+def threads(n):
+    """``with relu_ufunc.threads(2): ...`` sets the threads for the block and
+    restores the old value after it (process-wide, see `set_num_threads`)."""
+    old = set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(old)
+
+
 backend, _impl = _select_backend()
 relu = _impl.relu
 relu_grad = _impl.relu_grad
@@ -88,5 +130,6 @@ leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
 del _impl
 
-__all__ = ["__version__", "backend", "get_array_module", "get_include", "leaky_relu",
-           "leaky_relu_grad", "relu", "relu_backward", "relu_grad"]
+__all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
+           "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",
+           "set_num_threads", "threads"]

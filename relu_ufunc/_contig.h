@@ -108,8 +108,6 @@ static void relu_stream_out(void *dst, const void *src, size_t bytes)
         _mm_stream_si128(d + k, _mm_load_si128(s + k));
 }
 
-#  define RELU_SHOULD_STREAM(y, bytes, APART)                                 \
-    ((bytes) >= relu_stream_threshold() && ((uintptr_t)(y) & 63u) == 0 && (APART))
 #  define RELU_STREAM_BLOCKS(T, i, n, y, EXPR_J)                              \
     do {                                                                      \
         enum { B = RELU_BLOCK_BYTES / sizeof(T) };                            \
@@ -121,31 +119,100 @@ static void relu_stream_out(void *dst, const void *src, size_t bytes)
         _mm_sfence();   /* order the streamed stores before anything later */ \
     } while (0)
 #else
-#  define RELU_SHOULD_STREAM(y, bytes, APART) 0
 #  define RELU_STREAM_BLOCKS(T, i, n, y, EXPR_J) do { } while (0)
+static inline int relu_apart(const void *a, const void *y, ptrdiff_t bytes)
+{ (void)a; (void)y; (void)bytes; return 0; }
+#endif
+
+/* Opt-in threads (relu_ufunc.set_num_threads): a contiguous call with at
+ * least RELU_THREAD_BYTES of output per thread is split into that many
+ * chunks, on 64-byte boundaries, run by an OpenMP team.  Smaller calls, and
+ * the default of one thread, never touch OpenMP.  The setting is one int for
+ * the whole process.                                                       */
+#define RELU_THREAD_BYTES ((ptrdiff_t)128 << 10)
+static int relu_num_threads = 1;
+
+static inline int relu_team_size(ptrdiff_t bytes)
+{
+    ptrdiff_t k = bytes / RELU_THREAD_BYTES;
+    if (relu_num_threads <= 1 || k <= 1)
+        return 1;
+    return k < relu_num_threads ? (int)k : relu_num_threads;
+}
+
+/* Start of chunk t of k, on a 64-byte boundary (every itemsize divides 64). */
+static inline ptrdiff_t relu_split(ptrdiff_t n, size_t size, int k, int t)
+{
+    ptrdiff_t per_line = (ptrdiff_t)(64 / size), lo;
+    if (t >= k)
+        return n;
+    lo = (ptrdiff_t)((double)n * t / k) / per_line * per_line;
+    return lo < n ? lo : n;
+}
+
+#ifdef _OPENMP
+#  define RELU_OMP_FOR _Pragma("omp parallel for num_threads(k) schedule(static)")
+#else
+#  define RELU_OMP_FOR
+#endif
+
+/* Run CALL (which uses lo and hi) over [0, n), on a team when it pays. */
+#define RELU_PARALLEL(n, size, CALL)                                          \
+    do {                                                                      \
+        int k = relu_team_size((n) * (ptrdiff_t)(size));                      \
+        if (k <= 1) {                                                         \
+            ptrdiff_t lo = 0, hi = (n);                                       \
+            CALL;                                                             \
+        } else {                                                              \
+            int t;                                                            \
+            RELU_OMP_FOR                                                      \
+            for (t = 0; t < k; t++) {                                         \
+                ptrdiff_t lo = relu_split((n), (size), k, t);                 \
+                ptrdiff_t hi = relu_split((n), (size), k, t + 1);             \
+                CALL;                                                         \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+#if RELU_STREAM
+#  define RELU_STREAM_WORTH(bytes) ((bytes) >= relu_stream_threshold())
+#else
+#  define RELU_STREAM_WORTH(bytes) 0
 #endif
 
 #define RELU_CONTIG_1(NAME, T, F)                                             \
-    RELU_CLONES static void NAME(const T *x0, T *y, ptrdiff_t n)              \
+    RELU_CLONES static void NAME##_run(const T *x0, T *y, ptrdiff_t n,        \
+                                       int stream)                            \
     {                                                                         \
         ptrdiff_t i = 0, head = relu_head(y, sizeof(T), n);                   \
         for (; i < head; i++) y[i] = F(x0[i]);                                \
-        if (RELU_SHOULD_STREAM(y + i, (n - i) * (ptrdiff_t)sizeof(T),         \
-                               relu_apart(x0, y, n * (ptrdiff_t)sizeof(T))))  \
+        if (stream && ((uintptr_t)(y + i) & 63u) == 0)                        \
             RELU_STREAM_BLOCKS(T, i, n, y, F(x0[i + j]));                     \
         for (; i < n; i++) y[i] = F(x0[i]);                                   \
+    }                                                                         \
+    static void NAME(const T *x0, T *y, ptrdiff_t n)                          \
+    {                                                                         \
+        ptrdiff_t bytes = n * (ptrdiff_t)sizeof(T);                           \
+        int stream = RELU_STREAM_WORTH(bytes) && relu_apart(x0, y, bytes);    \
+        RELU_PARALLEL(n, sizeof(T), NAME##_run(x0 + lo, y + lo, hi - lo, stream)); \
     }
 
 #define RELU_CONTIG_2(NAME, T, F)                                             \
-    RELU_CLONES static void NAME(const T *x0, const T *x1, T *y, ptrdiff_t n) \
+    RELU_CLONES static void NAME##_run(const T *x0, const T *x1, T *y,        \
+                                       ptrdiff_t n, int stream)               \
     {                                                                         \
         ptrdiff_t i = 0, head = relu_head(y, sizeof(T), n);                   \
         for (; i < head; i++) y[i] = F(x0[i], x1[i]);                         \
-        if (RELU_SHOULD_STREAM(y + i, (n - i) * (ptrdiff_t)sizeof(T),         \
-                               relu_apart(x0, y, n * (ptrdiff_t)sizeof(T)) && \
-                               relu_apart(x1, y, n * (ptrdiff_t)sizeof(T))))  \
+        if (stream && ((uintptr_t)(y + i) & 63u) == 0)                        \
             RELU_STREAM_BLOCKS(T, i, n, y, F(x0[i + j], x1[i + j]));          \
         for (; i < n; i++) y[i] = F(x0[i], x1[i]);                            \
+    }                                                                         \
+    static void NAME(const T *x0, const T *x1, T *y, ptrdiff_t n)             \
+    {                                                                         \
+        ptrdiff_t bytes = n * (ptrdiff_t)sizeof(T);                           \
+        int stream = RELU_STREAM_WORTH(bytes) && relu_apart(x0, y, bytes)     \
+                     && relu_apart(x1, y, bytes);                             \
+        RELU_PARALLEL(n, sizeof(T), NAME##_run(x0 + lo, x1 + lo, y + lo, hi - lo, stream)); \
     }
 
 #endif /* RELU_CONTIG_H */
