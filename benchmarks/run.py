@@ -8,8 +8,9 @@ copy of the same bytes: np.copyto, or np.add of two arrays for the
 two-input relu_backward), NumPy spellings (np.maximum with and without out,
 x * (x > 0), np.clip), the seed implementations, crysx_nn's Numba njit
 versions, and PyTorch and numexpr when they are installed.  Inputs are randn,
-so half of them are negative.  Each figure is the median of several repeats,
-all measured in this one run.
+so half of them are negative.  Each figure is the median of several
+repeats, taken in rounds that time every implementation once, all in this
+one run.
 
 Writes benchmarks/results/cpu.json and one PNG per function (time and GB/s
 against n, log-log, one line per implementation), and prints how the
@@ -33,7 +34,7 @@ FULL_SIZES = [1, 10, 100, 10**3, 10**4, 10**5, 10**6, 10**7, 10**8]
 QUICK_SIZES = FULL_SIZES[:7]
 
 # Bytes each function moves per element: inputs read plus output written.
-ARRAYS_PER_ELEMENT = {"relu": 2, "relu_grad": 2, "relu_backward": 3}
+ARRAYS_PER_ELEMENT = {"relu": 2, "relu_grad": 2, "relu_backward": 3, "leaky_relu": 2}
 
 
 def optional(name):
@@ -89,6 +90,21 @@ def implementations(op, x, dy, y, scratch):
              lambda: np.greater(x, 0.).astype(f32)),
             ("(x > 0).astype(x.dtype)", "other", lambda: (x > 0).astype(x.dtype)),
         ]
+    elif op == "leaky_relu":
+        a = x.dtype.type(0.01)
+        impls += [
+            ("leaky_relu(x, a, out=y)", "ours", lambda: ru.leaky_relu(x, a, out=y)),
+            ("leaky_relu(x, a)", "ours", lambda: ru.leaky_relu(x, a)),
+            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
+            ("np.where(x > 0, x, a * x)", "other", lambda: np.where(x > 0, x, a * x)),
+            ("np.maximum(x, a * x)", "other", lambda: np.maximum(x, a * x)),
+        ]
+        torch = optional("torch")
+        if torch is not None:
+            t, to = torch.from_numpy(x), torch.from_numpy(y)
+            impls.append(("torch leaky_relu(t, 0.01, out=o)", "other",
+                          lambda: torch._C._nn.leaky_relu(t, 0.01, out=to)))
+        return impls
     else:
         impls += [
             ("relu_backward(dy, x, out=y)", "ours", lambda: ru.relu_backward(dy, x, out=y)),
@@ -126,18 +142,27 @@ def implementations(op, x, dy, y, scratch):
     return impls
 
 
-def median_seconds(fn, min_time, repeat):
-    """Median seconds per call over `repeat` repeats of >= min_time each."""
+def calibrate(fn, min_time):
+    """Calls per sample, so that one sample takes at least min_time."""
     fn()                                              # warm up (and JIT compile)
-    number, t = 1, 0.0
+    number = 1
     while True:
         t = timeit.timeit(fn, number=number)
         if t >= min_time or number >= 10**6:
-            break
+            return number
         number *= max(2, int(min_time / max(t, 1e-9) * 1.2))
-    samples = [t / number] + [timeit.timeit(fn, number=number) / number
-                              for _ in range(repeat - 1)]
-    return float(np.median(samples)), samples
+
+
+def interleaved_medians(fns, min_time, repeat):
+    """Median seconds per call of each fn.  The samples are taken in rounds,
+    each round timing every fn once, so that drift on a shared machine hits
+    all of them alike and their ratios stay honest."""
+    numbers = [calibrate(fn, min_time) for fn in fns]
+    samples = [[] for _ in fns]
+    for _ in range(repeat):
+        for k, (fn, number) in enumerate(zip(fns, numbers)):
+            samples[k].append(timeit.timeit(fn, number=number) / number)
+    return [(float(np.median(s)), s) for s in samples]
 
 
 def have_openmp():
@@ -175,8 +200,9 @@ def run(sizes, dtypes, ops, min_time, repeat):
             x = rng.standard_normal(n).astype(dt)
             dy = rng.standard_normal(n).astype(dt)
             y, scratch = np.empty_like(x), x.copy()
-            for label, kind, fn in implementations(op, x, dy, y, scratch):
-                med, samples = median_seconds(fn, min_time, repeat)
+            impls = implementations(op, x, dy, y, scratch)
+            timed = interleaved_medians([fn for _, _, fn in impls], min_time, repeat)
+            for (label, kind, _), (med, samples) in zip(impls, timed):
                 nbytes = ARRAYS_PER_ELEMENT[op] * n * np.dtype(dt).itemsize
                 rows.append({"op": op, "dtype": np.dtype(dt).name, "n": n, "impl": label,
                              "kind": kind, "seconds": med, "samples": samples,

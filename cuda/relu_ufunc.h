@@ -52,9 +52,12 @@
 /* The leaky pair, for floating types; MUL(a, x) is the type's one rounding
  * multiply.  alpha * (-0.0) keeps its sign; NaN x stays NaN.               */
 #define RELU_DEFINE_LEAKY(S, T, POS, ISNAN, ONE, MUL)                         \
-    /* leaky_relu: x where x > 0, alpha * x where x <= 0 */                   \
+    /* leaky_relu: x where x > 0, alpha * x where x <= 0, as slope * x:       \
+     * 1 * x is exactly x (inf too), NaN stays NaN, and no product is made   \
+     * only to be thrown away (which would keep GCC from vectorizing, and   \
+     * could raise a flag for a value not returned). */                      \
     RELU_INLINE T leaky_relu_##S(T x, T alpha)                                \
-    { return (POS(x) || ISNAN(x)) ? x : MUL(alpha, x); }                      \
+    { return MUL(POS(x) ? ONE : alpha, x); }                                  \
     /* leaky_relu_grad: 1 where x > 0, alpha where x <= 0, NaN stays NaN */   \
     RELU_INLINE T leaky_relu_grad_##S(T x, T alpha)                           \
     { T g = POS(x) ? ONE : alpha; return ISNAN(x) ? x : g; }
