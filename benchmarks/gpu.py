@@ -4,58 +4,79 @@
     python -m benchmarks.gpu --quick    # n = 1e3 .. 1e7
 
 relu, relu_grad and relu_backward at float16, float32 and float64, against:
-a device-to-device copy of the same bytes (the limit; cp.add of two arrays
-for the two-input relu_backward), cp.maximum(x, 0), the seed's
-cp.maximum(cp.zeros(x.shape, cp.float32), x) and
-cp.greater(x, 0).astype(cp.float32), and torch.relu / torch.relu_ when torch
-has CUDA.  Times come from CUDA events around many launches (medians of
-repeats), after a synchronize.  Reports GB/s, the fraction of copy
-bandwidth, and the launch-bound floor (the time at the smallest n).  Writes
-benchmarks/results/gpu-<device>.json and a PNG per function.
+a device-to-device copy of the same bytes (the limit: cudaMemcpyAsync for
+one input, and cp.add(dy, x, out=y), the same three arrays, for
+relu_backward), cp.maximum(x, 0), the seed's cp.maximum(cp.zeros(x.shape,
+cp.float32), x) and cp.greater(x, 0).astype(cp.float32), and PyTorch's own
+kernels when torch has CUDA.  "ElementwiseKernel alone" calls our compiled
+kernel with no Python wrapper around it, which shows what the wrapper costs.
 
-Not yet run: no session so far has had a GPU.  Its rows and plots use the
-same format as the CPU suite (benchmarks/run.py).
+Times come from CUDA events around back-to-back calls (median of repeats),
+after a warm-up and a synchronize.  Each call is timed as the user makes it,
+so at small n the time is the launch-bound floor: the host's cost to issue
+the call.  Reports GB/s (bytes read + written) and the fraction of copy
+bandwidth, writes gpu-<device>.json and one PNG per function.
 """
 import argparse
 import json
 import os
 import re
+import time
 
 import numpy as np
 
-from benchmarks.run import ARRAYS_PER_ELEMENT, RESULTS, optional, plot
+from benchmarks.run import RESULTS, optional, plot
+
+# Arrays each function moves per element: inputs read plus output written.
+GPU_OPS = {"relu": 2, "relu_grad": 2, "relu_backward": 3}
 
 
 def implementations(cp, rc, torch, op, x, dy, y):
     f32 = cp.float32
-    impls = []
+    kernel = rc._kernel(op, x.dtype, False)
+    storage = rc._cuda_plan.storage_dtype(x.dtype)
+    xs, dys, ys = x.view(storage), dy.view(storage), y.view(storage)
     if op == "relu":
-        impls += [("rc.relu(x, out=y)", "ours", lambda: rc.relu(x, out=y)),
-                  ("rc.relu(x)", "ours", lambda: rc.relu(x)),
-                  ("copy y[...] = x", "limit", lambda: y.__setitem__(Ellipsis, x)),
-                  ("cp.maximum(x, 0)", "other", lambda: cp.maximum(x, 0)),
-                  ("cp.maximum(x, 0, out=y)", "other", lambda: cp.maximum(x, 0, out=y)),
-                  ("seed: cp.maximum(cp.zeros(x.shape, f32), x)", "other",
-                   lambda: cp.maximum(cp.zeros(x.shape, f32), x))]
+        impls = [("rc.relu(x, out=y)", "ours", lambda: rc.relu(x, out=y)),
+                 ("rc.relu(x)", "ours-new", lambda: rc.relu(x)),
+                 ("rc.relu(y, out=y) in place", "ours-inplace", lambda: rc.relu(y, out=y)),
+                 ("ElementwiseKernel alone", "kernel", lambda: kernel(xs, ys)),
+                 ("copy (cudaMemcpy D2D)", "limit",
+                  lambda: y.data.copy_from_device_async(x.data, x.nbytes)),
+                 ("cp.maximum(x, 0, out=y)", "other", lambda: cp.maximum(x, 0, out=y)),
+                 ("cp.maximum(x, 0)", "other", lambda: cp.maximum(x, 0)),
+                 ("seed: cp.maximum(cp.zeros(x.shape, f32), x)", "other",
+                  lambda: cp.maximum(cp.zeros(x.shape, f32), x))]
     elif op == "relu_grad":
-        impls += [("rc.relu_grad(x, out=y)", "ours", lambda: rc.relu_grad(x, out=y)),
-                  ("copy y[...] = x", "limit", lambda: y.__setitem__(Ellipsis, x)),
-                  ("seed: cp.greater(x, 0).astype(f32)", "other",
-                   lambda: cp.greater(x, 0).astype(f32))]
+        impls = [("rc.relu_grad(x, out=y)", "ours", lambda: rc.relu_grad(x, out=y)),
+                 ("ElementwiseKernel alone", "kernel", lambda: kernel(xs, ys)),
+                 ("copy (cudaMemcpy D2D)", "limit",
+                  lambda: y.data.copy_from_device_async(x.data, x.nbytes)),
+                 ("seed: cp.greater(x, 0).astype(f32)", "other",
+                  lambda: cp.greater(x, 0).astype(f32))]
     else:
-        impls += [("rc.relu_backward(dy, x, out=y)", "ours",
-                   lambda: rc.relu_backward(dy, x, out=y)),
-                  ("cp.add(dy, x, out=y)", "limit", lambda: cp.add(dy, x, out=y)),
-                  ("dy * (x > 0)", "other", lambda: dy * (x > 0))]
-    if torch is not None and op == "relu":
-        t, o = torch.as_tensor(x, device="cuda"), torch.as_tensor(y, device="cuda")
-        impls += [("torch.relu(t)", "other", lambda: torch.relu(t)),
-                  ("torch.relu_(o)", "other", lambda: torch.relu_(o))]
+        impls = [("rc.relu_backward(dy, x, out=y)", "ours",
+                  lambda: rc.relu_backward(dy, x, out=y)),
+                 ("ElementwiseKernel alone", "kernel", lambda: kernel(dys, xs, ys)),
+                 ("cp.add(dy, x, out=y)", "limit", lambda: cp.add(dy, x, out=y)),
+                 ("dy * (x > 0)", "other", lambda: dy * (x > 0))]
+    if torch is not None:
+        t, tdy, o = (torch.as_tensor(a, device="cuda") for a in (x, dy, y))
+        if op == "relu":
+            impls += [("torch.relu(t)", "other", lambda: torch.relu(t)),
+                      ("torch.clamp_min(t, 0, out=o)", "other",
+                       lambda: torch.clamp_min(t, 0, out=o)),
+                      ("torch.relu_(o) in place", "other", lambda: torch.relu_(o))]
+        elif op == "relu_grad":
+            impls += [("(t > 0).to(t.dtype)", "other", lambda: (t > 0).to(t.dtype))]
+        else:
+            impls += [("torch threshold_backward (relu's backward)", "other",
+                       lambda: torch.ops.aten.threshold_backward(tdy, t, 0))]
     return impls
 
 
 def event_seconds(cp, fn, repeat=9, min_ms=2.0):
-    """Median seconds per call, timed with CUDA events over many launches."""
+    """Median seconds per call, timed with CUDA events over back-to-back calls."""
     start, end = cp.cuda.Event(), cp.cuda.Event()
     fn()
     cp.cuda.Device().synchronize()
@@ -67,7 +88,7 @@ def event_seconds(cp, fn, repeat=9, min_ms=2.0):
         end.record()
         end.synchronize()
         ms = cp.cuda.get_elapsed_time(start, end)
-        if ms >= min_ms or number >= 1 << 16:
+        if ms >= min_ms or number >= 1 << 14:
             break
         number *= 4
     samples = []
@@ -81,9 +102,48 @@ def event_seconds(cp, fn, repeat=9, min_ms=2.0):
     return float(np.median(samples)), samples
 
 
+def measure(cp, rc, torch, op, dt, n):
+    rng = cp.random.default_rng(n)
+    x = rng.standard_normal(n, dtype=cp.float32).astype(dt)      # half negative
+    dy = rng.standard_normal(n, dtype=cp.float32).astype(dt)
+    y = cp.empty_like(x)
+    rows = []
+    nbytes = GPU_OPS[op] * n * x.itemsize
+    for label, kind, fn in implementations(cp, rc, torch, op, x, dy, y):
+        med, samples = event_seconds(cp, fn)
+        rows.append({"op": op, "dtype": x.dtype.name, "n": n, "impl": label, "kind": kind,
+                     "seconds": med, "samples": samples, "gb_per_s": nbytes / med / 1e9})
+    return rows
+
+
+def table(rows):
+    lines = []
+    for op in GPU_OPS:
+        for dt in ("float16", "float32", "float64"):
+            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
+            if not sel:
+                continue
+            floor = min(r["seconds"] for r in sel if r["kind"] == "ours")
+            lines.append(f"\n{op} {dt} (launch-bound floor of ours {floor * 1e6:.1f} us;"
+                         f" other columns: our time / theirs)")
+            for n in sorted({r["n"] for r in sel}):
+                at = {r["impl"]: r for r in sel if r["n"] == n}
+                ours = next(r for r in at.values() if r["kind"] == "ours")
+                limit = next(r for r in at.values() if r["kind"] == "limit")
+                others = "  ".join(f"{k}: {ours['seconds'] / r['seconds']:.2f}"
+                                   for k, r in at.items() if r["kind"] not in ("ours", "limit"))
+                frac = limit["seconds"] / ours["seconds"]
+                lines.append(f"  n=1e{round(np.log10(n))} {ours['seconds'] * 1e6:9.1f} us "
+                             f"{ours['gb_per_s']:7.0f} GB/s = {frac:.0%} of copy "
+                             f"({limit['gb_per_s']:.0f} GB/s)  {others}")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="relu_ufunc.cuda GPU benchmark")
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="n up to 1e7")
+    parser.add_argument("--max-exp", type=int, default=9, help="largest n as a power of ten")
+    parser.add_argument("--out", default=RESULTS, help="folder for JSON and PNG results")
     args = parser.parse_args(argv)
     import cupy as cp
     import relu_ufunc.cuda as rc
@@ -92,51 +152,36 @@ def main(argv=None):
         torch = None
     props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-    info = {"gpu": name, "cupy": cp.__version__, "numpy": np.__version__,
-            "torch": getattr(torch, "__version__", None), "relu_ufunc": "cuda",
-            "backend": "cupy ElementwiseKernel", "cpu": name, "cores": "",
-            "date": __import__("time").strftime("%Y-%m-%d")}
-    sizes = [10**k for k in range(3, 8 if args.quick else 10)]
+    info = {"gpu": name, "multiprocessors": props["multiProcessorCount"],
+            "cuda_runtime": cp.cuda.runtime.runtimeGetVersion(),
+            "cupy": cp.__version__, "numpy": np.__version__,
+            "torch": getattr(torch, "__version__", None), "relu_ufunc": "relu_ufunc.cuda",
+            "date": time.strftime("%Y-%m-%d")}
+    info["title"] = (f"relu_ufunc.cuda (CuPy {cp.__version__} ElementwiseKernel), {name}, "
+                     f"torch {info['torch']}, {info['date']}")
+    print(info)
+    sizes = [10**k for k in range(3, (7 if args.quick else args.max_exp) + 1)]
     rows = []
-    for op in ARRAYS_PER_ELEMENT:
+    for op in GPU_OPS:
         for dt in (cp.float16, cp.float32, cp.float64):
             for n in sizes:
-                itemsize = np.dtype(dt).itemsize
-                free = cp.cuda.runtime.memGetInfo()[0]
-                if 6 * n * itemsize > free:    # x, dy, y and temporaries
+                need = (GPU_OPS[op] + 3) * n * np.dtype(dt).itemsize   # + temporaries
+                if need > cp.cuda.runtime.memGetInfo()[0]:
                     print(f"skip {op} {np.dtype(dt).name} n={n:.0e}: not enough memory")
                     continue
-                x = cp.random.standard_normal(n, dtype=cp.float32).astype(dt)
-                dy = cp.random.standard_normal(n, dtype=cp.float32).astype(dt)
-                y = cp.empty_like(x)
-                for label, kind, fn in implementations(cp, rc, torch, op, x, dy, y):
-                    med, samples = event_seconds(cp, fn)
-                    nbytes = ARRAYS_PER_ELEMENT[op] * n * itemsize
-                    rows.append({"op": op, "dtype": np.dtype(dt).name, "n": n, "impl": label,
-                                 "kind": kind, "seconds": med, "samples": samples,
-                                 "gb_per_s": nbytes / med / 1e9})
-                del x, dy, y
+                rows += measure(cp, rc, torch, op, dt, n)
                 cp.get_default_memory_pool().free_all_blocks()
+                if torch is not None:
+                    torch.cuda.empty_cache()
+                print(f"{op} {np.dtype(dt).name} n={n:.0e} done", flush=True)
     tag = "gpu-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, tag + ".json"), "w") as f:
+    if args.quick:
+        tag += "-quick"
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, tag + ".json"), "w") as f:
         json.dump({"machine": info, "results": rows}, f, indent=1)
-    plot(rows, info, lambda op: os.path.join(RESULTS, f"{tag}-{op}.png"))
-    for op in ARRAYS_PER_ELEMENT:
-        for dt in ("float16", "float32", "float64"):
-            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
-            if not sel:
-                continue
-            floor = min(r["seconds"] for r in sel if r["kind"] == "ours")
-            print(f"\n{op} {dt}: launch-bound floor {floor * 1e6:.1f} us")
-            for n in sorted({r["n"] for r in sel}):
-                at = {r["impl"]: r for r in sel if r["n"] == n}
-                ours = next(r for r in at.values() if r["kind"] == "ours")
-                limit = next(r for r in at.values() if r["kind"] == "limit")
-                others = "  ".join(f"{k}: {ours['seconds'] / r['seconds']:.2f}x"
-                                   for k, r in at.items() if r["kind"] == "other")
-                print(f"  n={n:.0e} {ours['gb_per_s']:8.1f} GB/s "
-                      f"({ours['gb_per_s'] / limit['gb_per_s']:.0%} of copy)  {others}")
+    plot(rows, info, lambda op: os.path.join(args.out, f"{tag}-{op}.png"))
+    print(table(rows))
 
 
 if __name__ == "__main__":

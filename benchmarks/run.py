@@ -310,9 +310,10 @@ def plot(rows, info, path_for):
             for ax in axes[:, col]:
                 ax.grid(True, which="both", alpha=0.3)
         axes[0][-1].legend(fontsize=7, loc="upper left")
-        fig.suptitle(f"relu_ufunc {info['relu_ufunc']} ({info['backend']}), NumPy "
-                     f"{info['numpy']}, {info['cpu']}, {info['cores']} cores, {info['date']}",
-                     fontsize=9)
+        title = info.get("title") or (f"relu_ufunc {info['relu_ufunc']} ({info['backend']}), "
+                                      f"NumPy {info['numpy']}, {info['cpu']}, "
+                                      f"{info['cores']} cores, {info['date']}")
+        fig.suptitle(title, fontsize=9)
         fig.tight_layout()
         path = path_for(op)
         fig.savefig(path, dpi=90)

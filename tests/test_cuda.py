@@ -90,38 +90,128 @@ def _gpu():
 
 
 GPU_CHARS = "bBhHiIlLefd"
+LEAKY_CHARS = "efd"
 
 
-def test_gpu_bit_identical_to_cpu():
+def _chars(name):
+    return LEAKY_CHARS if name.startswith("leaky") else GPU_CHARS
+
+
+def _args(name, rng, char, n):
+    x = random_values(rng, char, n)
+    if ru.__dict__[name].nin == 1:
+        return [x]
+    other = random_values(rng, char, n)
+    return [other, x] if name == "relu_backward" else [x, other]
+
+
+@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+def test_gpu_bit_identical_to_cpu(name):
     cp, rc = _gpu()
     rng = np.random.default_rng(3)
-    for name in ("relu", "relu_grad", "relu_backward"):
-        for char in GPU_CHARS:
-            x = random_values(rng, char, 4099)
-            args = [x] if name != "relu_backward" else [random_values(rng, char, 4099), x]
-            got = getattr(rc, name)(*[cp.asarray(a) for a in args])
-            assert _reference.same_bits(cp.asnumpy(got), getattr(ru, name)(*args)), (name, char)
-            strided = getattr(rc, name)(*[cp.asarray(a)[::3] for a in args])
-            expected = getattr(ru, name)(*[a[::3] for a in args])
-            assert _reference.same_bits(cp.asnumpy(strided), expected), (name, char)
+    for char in _chars(name):
+        args = _args(name, rng, char, 4099)
+        got = getattr(rc, name)(*[cp.asarray(a) for a in args])
+        assert _reference.same_bits(cp.asnumpy(got), getattr(ru, name)(*args)), (name, char)
+        strided = getattr(rc, name)(*[cp.asarray(a)[::-3] for a in args])
+        expected = getattr(ru, name)(*[a[::-3] for a in args])
+        assert _reference.same_bits(cp.asnumpy(strided), expected), (name, char)
+
+
+@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+def test_gpu_whole_value_table(name):
+    """Every special value (and, for two inputs, every pair of them), each
+    dtype, bit for bit against the CPU ufunc: -0.0, NaN, +-inf, tiny, huge."""
+    cp, rc = _gpu()
+    for char in _chars(name):
+        sv = _reference.special_values(np.dtype(char))
+        if ru.__dict__[name].nin == 1:
+            args = [sv]
+        else:
+            a, b = np.meshgrid(sv, sv)
+            args = [a.ravel(), b.ravel()]
+        with np.errstate(all="ignore"):
+            expected = getattr(ru, name)(*args)
+        got = cp.asnumpy(getattr(rc, name)(*[cp.asarray(a) for a in args]))
+        assert _reference.same_bits(got, expected), (name, char, got, expected)
+
+
+def test_gpu_float16_keeps_nan_and_positive_zero():
+    cp, rc = _gpu()
+    x = cp.asarray([np.nan, -0.0, 0.0, -1.0, 65504.0, -np.inf], cp.float16)
+    y = cp.asnumpy(rc.relu(x))
+    assert np.isnan(y[0]) and not np.signbit(y[1:4]).any() and (y[1:4] == 0).all()
+    assert y[4] == 65504.0 and y[5] == 0
 
 
 def test_gpu_keywords():
     cp, rc = _gpu()
     x = cp.asarray([-2.0, -0.0, 0.5, np.nan, np.inf, -np.inf], cp.float32)
     y = x.copy()
-    assert rc.relu(y, out=y) is y
+    assert rc.relu(y, out=y) is y                                       # in place
     assert _reference.same_bits(cp.asnumpy(y), ru.relu(cp.asnumpy(x)))
+    z = cp.empty_like(x)
+    assert rc.relu(x, out=(z,)) is z                                    # out as a tuple
+    assert _reference.same_bits(cp.asnumpy(z), ru.relu(cp.asnumpy(x)))
+    # where=: unselected entries of out keep their values, also through a cast
+    for out_dtype in (cp.float32, cp.float64):
+        out = cp.full(6, 7.0, out_dtype)
+        mask = cp.asarray([True, False] * 3)
+        assert rc.relu(x, out=out, where=mask) is out
+        expected = np.full(6, 7.0, out_dtype)
+        ru.relu(cp.asnumpy(x), out=expected, where=cp.asnumpy(mask))
+        assert _reference.same_bits(cp.asnumpy(out), expected), out_dtype
     out = cp.full(6, 7.0, cp.float32)
-    mask = cp.asarray([True, False] * 3)
-    rc.relu(x, out=out, where=mask)
-    assert (cp.asnumpy(out)[1::2] == 7).all()
+    rc.relu(x, out=out, where=False)
+    assert (out == 7).all()
+    # dtype= and NumPy's type resolution
     assert rc.relu(cp.asarray([-1, 2], cp.int8), dtype=cp.float32).dtype == cp.float32
+    assert rc.relu_backward(cp.ones(3, cp.float16), cp.ones(3, cp.float32)).dtype == cp.float32
+    assert rc.relu_backward(cp.ones(3, cp.float32), 2.0).dtype == cp.float32     # NEP 50
+    assert rc.leaky_relu(cp.asarray([-2.0, 3.0], cp.float16), 0.5).dtype == cp.float16
+    assert cp.asnumpy(rc.leaky_relu(cp.asarray([-2.0, 3.0], cp.float16), 0.5)).tolist() == [-1, 3]
+    # broadcasting, with out too
     assert rc.relu_backward(cp.ones((3, 1)), cp.ones((1, 4))).shape == (3, 4)
-    assert rc.relu_backward(cp.ones(3, cp.float32), 2.0).dtype == cp.float32
+    out = cp.empty((3, 4))
+    assert rc.relu_backward(cp.ones((3, 1)), -cp.ones(4), out=out) is out
+    assert (out == 0).all() and not cp.signbit(out).any()
+    # PReLU: one slope per channel
+    x2 = cp.asarray([[-1.0, -1.0], [2.0, -4.0]])
+    assert cp.asnumpy(rc.leaky_relu(x2, cp.asarray([0.1, 0.5]))).tolist() == [[-0.1, -0.5],
+                                                                              [2.0, -2.0]]
+    # non-contiguous 2-d inputs (transposed, sliced)
+    m = cp.asarray(random_values(np.random.default_rng(1), "f", 60).reshape(6, 10))
+    assert _reference.same_bits(cp.asnumpy(rc.relu(m.T[::2, 1:])),
+                                ru.relu(cp.asnumpy(m).T[::2, 1:]))
+    assert ru.get_array_module(x) is rc
+
+
+def test_gpu_bad_input_gets_numpy_errors_and_modifies_nothing():
+    cp, rc = _gpu()
+    x = cp.asarray([-1.0, 2.0], cp.float32)
     with pytest.raises(TypeError, match="relu_ufunc.relu"):
         rc.relu(np.ones(3))
-    assert ru.get_array_module(x) is rc
+    out = cp.full(3, 5.0, cp.float32)
+    with pytest.raises(ValueError, match="non-broadcastable output"):
+        rc.relu(x, out=out)
+    assert (out == 5).all()
+    out = cp.full(2, 5, cp.int8)
+    with pytest.raises(TypeError, match="Cannot cast"):
+        rc.relu(x, out=out)
+    assert (out == 5).all()
+    with pytest.raises(TypeError, match="not supported"):
+        rc.leaky_relu(cp.asarray([1, 2], cp.complex64), 0.1)
+    with pytest.raises(ValueError):
+        rc.relu_backward(cp.ones(3), cp.ones(4))
+
+
+def test_gpu_kernels_compile_once_per_dtype():
+    cp, rc = _gpu()
+    rc._kernel.cache_clear()
+    for _ in range(3):
+        rc.relu(cp.ones(5, cp.float32))
+        rc.relu(cp.ones(5, cp.float64))
+    assert rc._kernel.cache_info().currsize == 2
 
 
 def test_gpu_torch_tensors_without_copy():
@@ -129,6 +219,21 @@ def test_gpu_torch_tensors_without_copy():
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")
-    t = torch.tensor([-1.0, 2.0], device="cuda")
-    rc.relu(t, out=t)
-    assert t.tolist() == [0.0, 2.0]
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        t = torch.tensor([-1.0, 2.0, -0.0, float("nan")], device="cuda", dtype=dtype)
+        got = rc.relu(t)
+        assert got.dtype == np.dtype(str(dtype).split(".")[1])
+        rc.relu(t, out=t)                        # writes the tensor's own memory
+        r = t.cpu().numpy()
+        assert r[:3].tolist() == [0.0, 2.0, 0.0] and np.isnan(r[3]) and not np.signbit(r[2])
+        assert _reference.same_bits(cp.asnumpy(got), r)
+
+
+def test_gpu_numba_device_arrays_without_copy():
+    cp, rc = _gpu()
+    cuda = pytest.importorskip("numba.cuda")
+    if not cuda.is_available():
+        pytest.skip("numba.cuda without a GPU")
+    d = cuda.to_device(np.asarray([-1.0, 3.0], np.float32))
+    rc.relu(d, out=d)
+    assert d.copy_to_host().tolist() == [0.0, 3.0]

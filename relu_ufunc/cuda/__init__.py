@@ -37,6 +37,8 @@ def _kernel(name, dtype, masked):
 
 
 def _as_device_array(a, name):
+    if type(a) is _cp.ndarray:
+        return a
     if isinstance(a, _np.ndarray) or (isinstance(a, _np.generic)):
         raise TypeError(f"relu_ufunc.cuda.{name} takes CuPy (GPU) arrays; for a NumPy "
                         f"array use relu_ufunc.{name}")
@@ -49,11 +51,22 @@ def _dtype_of(a):
     return type(a) if isinstance(a, (int, float)) else a.dtype
 
 
+@_functools.lru_cache(maxsize=1024)
+def _plan(name, dtypes, dtype):
+    """(loop dtype, the dtype the kernel sees): NumPy's resolution, cached
+    because at small n the host's time per call is the whole cost."""
+    loop = _cuda_plan.resolve(name, dtypes, dtype)
+    return loop, _cuda_plan.storage_dtype(loop)
+
+
 def _call(name, *args, out=None, where=True, dtype=None):
     arrays = [_as_device_array(a, name) for a in args]
-    loop = _cuda_plan.resolve(name, [_dtype_of(a) for a in arrays], dtype)
-    arrays = [_cp.asarray(a, dtype=loop) for a in arrays]
-    shape = _cp.broadcast_shapes(*[a.shape for a in arrays])
+    loop, storage = _plan(name, tuple(_dtype_of(a) for a in arrays),
+                          None if dtype is None else _np.dtype(dtype))
+    arrays = [a if type(a) is _cp.ndarray and a.dtype == loop else _cp.asarray(a, dtype=loop)
+              for a in arrays]
+    shape = arrays[0].shape if len(arrays) == 1 else _cp.broadcast_shapes(
+        *[a.shape for a in arrays])
     if out is not None:
         if isinstance(out, tuple):
             (out,) = out
@@ -61,17 +74,18 @@ def _call(name, *args, out=None, where=True, dtype=None):
         if out.shape != shape:
             raise ValueError(f"non-broadcastable output operand with shape {out.shape} "
                              f"doesn't match the broadcast shape {shape}")
-        if not _np.can_cast(loop, out.dtype, "same_kind"):
+        if out.dtype != loop and not _np.can_cast(loop, out.dtype, "same_kind"):
             raise TypeError(f"Cannot cast ufunc '{name}' output from {loop} to {out.dtype} "
                             f"with casting rule 'same_kind'")
-    storage = _cuda_plan.storage_dtype(loop)
-    views = [a.view(storage) for a in arrays]
+    if storage != loop:
+        arrays = [a.view(storage) for a in arrays]
     masked = where is not True
     target = out if out is not None and out.dtype == loop else None
     if target is None:
         target = _cp.empty(shape, loop) if out is None else out.astype(loop)
     extra = [_cp.asarray(where, dtype=bool)] if masked else []
-    _kernel(name, loop, masked)(*views, *extra, target.view(storage))
+    _kernel(name, loop, masked)(*arrays, *extra,
+                                target if storage == loop else target.view(storage))
     if out is not None and target is not out:
         _cp.copyto(out, target, where=extra[0] if masked else True)
         return out
