@@ -3,10 +3,9 @@
     python -m benchmarks.gpu            # n = 1e3 .. 1e9, as device memory allows
     python -m benchmarks.gpu --quick    # n = 1e3 .. 1e7
 
-relu, relu_grad and relu_backward at float16, float32 and float64, against:
-a device-to-device copy of the same bytes (the limit: cudaMemcpyAsync for
-one input, and cp.add(dy, x, out=y), the same three arrays, for
-relu_backward), cp.maximum(x, 0), the seed's cp.maximum(cp.zeros(x.shape,
+relu, relu_grad, relu_backward and leaky_relu at float16, float32 and
+float64, against: a device-to-device copy of the same bytes (the limit,
+cudaMemcpyAsync; for relu_backward a copy of 1.5 arrays), cp.maximum(x, 0), the seed's cp.maximum(cp.zeros(x.shape,
 cp.float32), x) and cp.greater(x, 0).astype(cp.float32), and PyTorch's own
 kernels when torch has CUDA.  "ElementwiseKernel alone" calls our compiled
 kernel with no Python wrapper around it, which shows what the wrapper costs.
@@ -28,38 +27,52 @@ import numpy as np
 from benchmarks.run import RESULTS, optional, plot
 
 # Arrays each function moves per element: inputs read plus output written.
-GPU_OPS = {"relu": 2, "relu_grad": 2, "relu_backward": 3}
+GPU_OPS = {"relu": 2, "relu_grad": 2, "relu_backward": 3, "leaky_relu": 2}
+ALPHA = 0.01
 
 
 def implementations(cp, rc, torch, op, x, dy, y):
     f32 = cp.float32
-    kernel = rc._kernel(op, x.dtype, False)
     storage = rc._cuda_plan.storage_dtype(x.dtype)
-    xs, dys, ys = x.view(storage), dy.view(storage), y.view(storage)
+    width = rc._cuda_plan.vector_width(x.dtype)
+    xs, dys, ys = (a.view(storage) for a in (x, dy, y))
+    alpha = np.asarray(ALPHA, x.dtype).view(storage)[()]
+    kernel_args = {"relu_backward": (dys, xs), "leaky_relu": (xs, alpha)}.get(op, (xs,))
+    kernel = rc._vector_kernel(op, x.dtype, tuple(a is alpha for a in kernel_args))
+    size = -(-x.size // width)
+    alone = ("ElementwiseKernel alone", "kernel", lambda: kernel(*kernel_args, ys, size=size))
+    copy = ("copy (cudaMemcpy D2D)", "limit",
+            lambda: y.data.copy_from_device_async(x.data, x.nbytes))
     if op == "relu":
         impls = [("rc.relu(x, out=y)", "ours", lambda: rc.relu(x, out=y)),
                  ("rc.relu(x)", "ours-new", lambda: rc.relu(x)),
                  ("rc.relu(y, out=y) in place", "ours-inplace", lambda: rc.relu(y, out=y)),
-                 ("ElementwiseKernel alone", "kernel", lambda: kernel(xs, ys)),
-                 ("copy (cudaMemcpy D2D)", "limit",
-                  lambda: y.data.copy_from_device_async(x.data, x.nbytes)),
+                 alone, copy,
                  ("cp.maximum(x, 0, out=y)", "other", lambda: cp.maximum(x, 0, out=y)),
                  ("cp.maximum(x, 0)", "other", lambda: cp.maximum(x, 0)),
                  ("seed: cp.maximum(cp.zeros(x.shape, f32), x)", "other",
                   lambda: cp.maximum(cp.zeros(x.shape, f32), x))]
     elif op == "relu_grad":
         impls = [("rc.relu_grad(x, out=y)", "ours", lambda: rc.relu_grad(x, out=y)),
-                 ("ElementwiseKernel alone", "kernel", lambda: kernel(xs, ys)),
-                 ("copy (cudaMemcpy D2D)", "limit",
-                  lambda: y.data.copy_from_device_async(x.data, x.nbytes)),
+                 alone, copy,
                  ("seed: cp.greater(x, 0).astype(f32)", "other",
                   lambda: cp.greater(x, 0).astype(f32))]
-    else:
+    elif op == "relu_backward":
+        # The same bytes as one copy of 1.5 arrays: 3 arrays read or written.
+        big = cp.empty(3 * x.nbytes // 2, cp.uint8)
         impls = [("rc.relu_backward(dy, x, out=y)", "ours",
                   lambda: rc.relu_backward(dy, x, out=y)),
-                 ("ElementwiseKernel alone", "kernel", lambda: kernel(dys, xs, ys)),
-                 ("cp.add(dy, x, out=y)", "limit", lambda: cp.add(dy, x, out=y)),
+                 alone,
+                 ("copy of the same bytes (cudaMemcpy D2D)", "limit",
+                  lambda: big[:big.size // 2].data.copy_from_device_async(
+                      big[big.size // 2:].data, big.size // 2)),
+                 ("cp.add(dy, x, out=y)", "other", lambda: cp.add(dy, x, out=y)),
                  ("dy * (x > 0)", "other", lambda: dy * (x > 0))]
+    else:
+        impls = [("rc.leaky_relu(x, 0.01, out=y)", "ours",
+                  lambda: rc.leaky_relu(x, ALPHA, out=y)),
+                 alone, copy,
+                 ("cp.where(x > 0, x, 0.01 * x)", "other", lambda: cp.where(x > 0, x, ALPHA * x))]
     if torch is not None:
         t, tdy, o = (torch.as_tensor(a, device="cuda") for a in (x, dy, y))
         if op == "relu":
@@ -69,9 +82,12 @@ def implementations(cp, rc, torch, op, x, dy, y):
                       ("torch.relu_(o) in place", "other", lambda: torch.relu_(o))]
         elif op == "relu_grad":
             impls += [("(t > 0).to(t.dtype)", "other", lambda: (t > 0).to(t.dtype))]
-        else:
+        elif op == "relu_backward":
             impls += [("torch threshold_backward (relu's backward)", "other",
                        lambda: torch.ops.aten.threshold_backward(tdy, t, 0))]
+        else:
+            impls += [("F.leaky_relu(t, 0.01)", "other",
+                       lambda: torch.nn.functional.leaky_relu(t, ALPHA))]
     return impls
 
 

@@ -147,7 +147,40 @@ RELU_INLINE unsigned short relu_f32_to_f16(float f)
 
 RELU_DEFINE_LEAKY(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN,
                   (unsigned short)0x3c00u, RELU_F16_MUL)
-RELU_DEFINE_LEAKY(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 1.0f, RELU_MUL)
+/* float32 multiply on the GPU.  CuPy compiles every kernel with -ftz=true
+ * (cupy/cuda/compiler.py appends it after the user's options, cupy#9576), so
+ * a float32 multiply there flushes subnormal inputs and results to zero,
+ * where NumPy keeps them.  On the device the product is therefore made in
+ * float64, where it is exact (24 + 24 significand bits), and rounded to
+ * float32 once, to nearest even, with float64 operations and bit moves
+ * only: -ftz touches float32 arithmetic alone.  Host code multiplies.      */
+#if defined(__CUDA_ARCH__)
+RELU_INLINE double relu_f32_to_f64(float x)
+{
+    unsigned int b = __float_as_uint(x);
+    double m;
+    if ((b & 0x7f800000u) != 0u)             /* normal, inf, NaN: exact */
+        return (double)x;
+    m = (double)(b & 0x7fffffu) * __longlong_as_double(0x36a0000000000000LL);  /* 2^-149 */
+    return (b >> 31) ? -m : m;
+}
+
+RELU_INLINE float relu_f64_to_f32(double p)
+{
+    if (fabs(p) < __longlong_as_double(0x3810000000000000LL)) {  /* < 2^-126 */
+        /* a float32 subnormal or zero: k * 2^-149, k rounded to nearest even
+         * (k == 2^23 is 2^-126, whose bits are k too) */
+        unsigned int k = (unsigned int)rint(fabs(p) * __longlong_as_double(0x4940000000000000LL));
+        return __uint_as_float((__double_as_longlong(p) < 0 ? 0x80000000u : 0u) | k);
+    }
+    return __double2float_rn(p);                 /* a normal result, inf or NaN */
+}
+#  define RELU_F32_MUL(a, b) relu_f64_to_f32(relu_f32_to_f64(a) * relu_f32_to_f64(b))
+#else
+#  define RELU_F32_MUL RELU_MUL
+#endif
+
+RELU_DEFINE_LEAKY(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 1.0f, RELU_F32_MUL)
 RELU_DEFINE_LEAKY(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 1.0, RELU_MUL)
 RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 0.0f, 1.0f)
 RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 0.0, 1.0)

@@ -61,3 +61,48 @@ def kernel_spec(name, dtype, masked):
     operation = f"if (m) {call}" if masked else call
     kname = f"relu_ufunc_{name}_{sfx}" + ("_where" if masked else "")
     return in_params, f"{ctype} y", operation, kname
+
+
+# ---- the contiguous fast path ---------------------------------------------
+# One element per thread moves 2-4 bytes per load, too few bytes in flight to
+# fill an H100's memory pipe: float32 relu ran at 56% of a device copy, and
+# float16 at 29%.  Contiguous, 16-byte aligned arrays therefore go through a
+# second ElementwiseKernel over raw arrays, whose threads each move one
+# 16-byte vector of every array (16 // itemsize elements); the tail is done
+# element by element.  This is plumbing: the formulas are still the header's.
+VECTOR_BYTES = 16
+VECTOR_PREAMBLE = ("\ntemplate <typename T, int W>\n"
+                   "struct __align__(16) relu_vec { T v[W]; };\n")
+
+
+def vector_width(dtype):
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+def vector_kernel_spec(name, dtype, scalar_inputs):
+    """(in_params, out_params, operation, kernel name) of the fast path, for
+    raw 1-d contiguous arrays, launched with size = ceil(n / width).  An input
+    flagged in `scalar_inputs` is passed by value (a Python scalar, e.g. alpha)."""
+    dtype = np.dtype(dtype)
+    sfx, w = suffix(dtype.char), vector_width(dtype)
+    ins = ARG_NAMES[name]
+    arrays = [a for a, s in zip(ins, scalar_inputs) if not s]
+    in_params = ", ".join(("T " if s else "raw T ") + a for a, s in zip(ins, scalar_inputs))
+    vec_args = ", ".join(a if s else f"{a}_v.v[k]" for a, s in zip(ins, scalar_inputs))
+    elt_args = ", ".join(a if s else f"{a}[j]" for a, s in zip(ins, scalar_inputs))
+    loads = " ".join(f"const V {a}_v = reinterpret_cast<const V*>(&{a}[0])[i];"
+                     for a in arrays)
+    operation = (
+        f"typedef relu_vec<T, {w}> V;\n"
+        f"const ptrdiff_t n = y.size(), j0 = (ptrdiff_t)i * {w};\n"
+        f"if (j0 + {w} <= n) {{\n"
+        f"  {loads}\n"
+        f"  V y_v;\n"
+        f"#pragma unroll\n"
+        f"  for (int k = 0; k < {w}; ++k) y_v.v[k] = {name}_{sfx}({vec_args});\n"
+        f"  reinterpret_cast<V*>(&y[0])[i] = y_v;\n"
+        f"}} else {{\n"
+        f"  for (ptrdiff_t j = j0; j < n; ++j) y[j] = {name}_{sfx}({elt_args});\n"
+        f"}}")
+    form = "".join("s" if s else "a" for s in scalar_inputs)
+    return in_params, "raw T y", operation, f"relu_ufunc_{name}_{sfx}_vec_{form}"

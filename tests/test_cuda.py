@@ -136,6 +136,49 @@ def test_gpu_whole_value_table(name):
         assert _reference.same_bits(got, expected), (name, char, got, expected)
 
 
+@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+def test_gpu_vector_and_element_kernels_agree(name):
+    """Contiguous 16-byte aligned arrays go through the vector kernel (with a
+    tail done element by element), the rest through the element kernel: every
+    length around the vector width, aligned and misaligned starts, a scalar
+    alpha, and broadcasting, bit for bit against the CPU."""
+    cp, rc = _gpu()
+    rng = np.random.default_rng(7)
+    for char in _chars(name):
+        host = _args(name, rng, char, 300)
+        dev = [cp.asarray(a) for a in host]
+        width = _cuda_plan.vector_width(char)
+        for n in sorted({1, width - 1, width, width + 1, 2 * width + 3, 257}):
+            for start in (0, 1, width):
+                h = [a[start:start + n] for a in host]
+                d = [a[start:start + n] for a in dev]
+                cases = [(h, d)]
+                if name.startswith("leaky"):
+                    cases.append(([h[0], 0.25], [d[0], 0.25]))          # scalar alpha
+                    cases.append(([h[0], h[1][:1]], [d[0], d[1][:1]]))  # broadcast
+                for hargs, dargs in cases:
+                    with np.errstate(all="ignore"):
+                        expected = getattr(ru, name)(*hargs)
+                    got = getattr(rc, name)(*dargs)
+                    assert _reference.same_bits(cp.asnumpy(got), expected), (char, n, start)
+                    out = cp.empty(n + start, got.dtype)[start:]             # out misaligned
+                    getattr(rc, name)(*dargs, out=out)
+                    assert _reference.same_bits(cp.asnumpy(out), expected), (char, n, start)
+
+
+def test_gpu_overlapping_out_reads_the_input_as_it_was():
+    """out shifted by one 16-byte vector against the input: as NumPy, the
+    result is that of a copy of the input (threads would race otherwise)."""
+    cp, rc = _gpu()
+    x = random_values(np.random.default_rng(5), "f", 4099)
+    for shift in (4, 1):
+        d = cp.asarray(x)
+        rc.relu(d[:-shift], out=d[shift:])
+        expected = x.copy()
+        ru.relu(expected[:-shift], out=expected[shift:])
+        assert _reference.same_bits(cp.asnumpy(d), expected), shift
+
+
 def test_gpu_float16_keeps_nan_and_positive_zero():
     cp, rc = _gpu()
     x = cp.asarray([np.nan, -0.0, 0.0, -1.0, 65504.0, -np.inf], cp.float16)
@@ -208,10 +251,13 @@ def test_gpu_bad_input_gets_numpy_errors_and_modifies_nothing():
 def test_gpu_kernels_compile_once_per_dtype():
     cp, rc = _gpu()
     rc._kernel.cache_clear()
+    rc._vector_kernel.cache_clear()
     for _ in range(3):
-        rc.relu(cp.ones(5, cp.float32))
+        rc.relu(cp.ones(5, cp.float32))              # vector kernel
         rc.relu(cp.ones(5, cp.float64))
-    assert rc._kernel.cache_info().currsize == 2
+        rc.relu(cp.ones(9, cp.float32)[1:])          # misaligned: element kernel
+    assert rc._kernel.cache_info().currsize == 1
+    assert rc._vector_kernel.cache_info().currsize == 2
 
 
 def test_gpu_torch_tensors_without_copy():

@@ -36,6 +36,23 @@ def _kernel(name, dtype, masked):
     return _cp.ElementwiseKernel(in_params, out_params, operation, kname, preamble=_HEADER)
 
 
+@_functools.lru_cache(maxsize=None)
+def _vector_kernel(name, dtype, scalar_inputs):
+    in_params, out_params, operation, kname = _cuda_plan.vector_kernel_spec(
+        name, dtype, scalar_inputs)
+    return _cp.ElementwiseKernel(in_params, out_params, operation, kname,
+                                 preamble=_HEADER + _cuda_plan.VECTOR_PREAMBLE)
+
+
+def _vectorizable(a, shape):
+    return (a.shape == shape and a.flags.c_contiguous
+            and a.data.ptr % _cuda_plan.VECTOR_BYTES == 0)
+
+
+def _same_view(a, b):
+    return a.data.ptr == b.data.ptr and a.strides == b.strides and a.shape == b.shape
+
+
 def _as_device_array(a, name):
     if type(a) is _cp.ndarray:
         return a
@@ -63,6 +80,9 @@ def _call(name, *args, out=None, where=True, dtype=None):
     arrays = [_as_device_array(a, name) for a in args]
     loop, storage = _plan(name, tuple(_dtype_of(a) for a in arrays),
                           None if dtype is None else _np.dtype(dtype))
+    scalars = tuple(type(a) is not _cp.ndarray for a in arrays)    # Python scalars
+    host_scalars = [_np.asarray(a, loop).view(storage)[()] if s else None
+                    for a, s in zip(arrays, scalars)]
     arrays = [a if type(a) is _cp.ndarray and a.dtype == loop else _cp.asarray(a, dtype=loop)
               for a in arrays]
     shape = arrays[0].shape if len(arrays) == 1 else _cp.broadcast_shapes(
@@ -77,17 +97,29 @@ def _call(name, *args, out=None, where=True, dtype=None):
         if out.dtype != loop and not _np.can_cast(loop, out.dtype, "same_kind"):
             raise TypeError(f"Cannot cast ufunc '{name}' output from {loop} to {out.dtype} "
                             f"with casting rule 'same_kind'")
-    if storage != loop:
-        arrays = [a.view(storage) for a in arrays]
+        # As NumPy: an input that overlaps out other than element for element
+        # is read as it was before the call (threads would race on it).
+        arrays = [a.copy() if not _same_view(a, out) and _cp.may_share_memory(a, out) else a
+                  for a in arrays]
     masked = where is not True
     target = out if out is not None and out.dtype == loop else None
     if target is None:
         target = _cp.empty(shape, loop) if out is None else out.astype(loop)
-    extra = [_cp.asarray(where, dtype=bool)] if masked else []
-    _kernel(name, loop, masked)(*arrays, *extra,
-                                target if storage == loop else target.view(storage))
+    if (not masked and target.size and not all(scalars) and _vectorizable(target, shape)
+            and all(s or _vectorizable(a, shape) for a, s in zip(arrays, scalars))):
+        flat = [h if s else a.reshape(-1).view(storage)
+                for a, s, h in zip(arrays, scalars, host_scalars)]
+        width = _cuda_plan.vector_width(loop)
+        _vector_kernel(name, loop, scalars)(*flat, target.reshape(-1).view(storage),
+                                            size=-(-target.size // width))
+    else:
+        if storage != loop:
+            arrays = [a.view(storage) for a in arrays]
+        extra = [_cp.asarray(where, dtype=bool)] if masked else []
+        _kernel(name, loop, masked)(*arrays, *extra,
+                                    target if storage == loop else target.view(storage))
     if out is not None and target is not out:
-        _cp.copyto(out, target, where=extra[0] if masked else True)
+        _cp.copyto(out, target, where=_cp.asarray(where, dtype=bool) if masked else True)
         return out
     return target
 
