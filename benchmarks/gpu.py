@@ -59,7 +59,7 @@ def implementations(cp, rc, torch, op, x, dy, y):
                   lambda: cp.greater(x, 0).astype(f32))]
     elif op == "relu_backward":
         # The same bytes as one copy of 1.5 arrays: 3 arrays read or written.
-        big = cp.empty(3 * x.nbytes // 2, cp.uint8)
+        big = cp.empty(3 * x.nbytes, cp.uint8)        # two halves of 1.5 arrays
         impls = [("rc.relu_backward(dy, x, out=y)", "ours",
                   lambda: rc.relu_backward(dy, x, out=y)),
                  alone,

@@ -28,6 +28,8 @@ def resolve(name, dtypes, dtype=None):
     the first loop every input casts to safely (NEP 50 for Python scalars,
     which the caller passes as the Python type)."""
     chars = GPU_CHARS[name]
+    if all(d is int or d is float for d in dtypes):      # no array: NumPy's defaults
+        dtypes = [np.dtype(d) for d in dtypes]
     if dtype is not None:
         dtype = np.dtype(dtype)
         if dtype.char in chars:

@@ -44,6 +44,9 @@ def test_gpu_dtype_resolution_follows_numpy():
     assert r("relu_backward", [np.dtype("f4"), float]) == np.float32      # NEP 50
     assert r("relu_backward", [np.dtype("i1"), int]) == np.int8
     assert r("relu", [np.dtype("e")]) == np.float16
+    assert r("relu", [float]) == np.float64 and r("relu", [int]) == np.int64
+    assert r("leaky_relu", [np.dtype("e"), float]) == np.float16
+    assert r("leaky_relu", [float, float]) == np.float64
     assert r("relu", [np.dtype("i1")], dtype=np.float32) == np.float32
     for name in _cuda_plan.GPU_CHARS:
         for t in getattr(ru, name).types:
@@ -112,9 +115,12 @@ def test_gpu_bit_identical_to_cpu(name):
     for char in _chars(name):
         args = _args(name, rng, char, 4099)
         got = getattr(rc, name)(*[cp.asarray(a) for a in args])
-        assert _reference.same_bits(cp.asnumpy(got), getattr(ru, name)(*args)), (name, char)
+        with np.errstate(all="ignore"):
+            expected = getattr(ru, name)(*args)
+        assert _reference.same_bits(cp.asnumpy(got), expected), (name, char)
         strided = getattr(rc, name)(*[cp.asarray(a)[::-3] for a in args])
-        expected = getattr(ru, name)(*[a[::-3] for a in args])
+        with np.errstate(all="ignore"):
+            expected = getattr(ru, name)(*[a[::-3] for a in args])
         assert _reference.same_bits(cp.asnumpy(strided), expected), (name, char)
 
 
@@ -227,6 +233,11 @@ def test_gpu_keywords():
     assert _reference.same_bits(cp.asnumpy(rc.relu(m.T[::2, 1:])),
                                 ru.relu(cp.asnumpy(m).T[::2, 1:]))
     assert ru.get_array_module(x) is rc
+    # Python scalars only: a 0-d array; a Python int with an array keeps its dtype
+    zero = rc.relu(-2.0)
+    assert zero.shape == () and zero.dtype == cp.float64 and float(zero) == 0
+    assert rc.relu_backward(cp.asarray([5, 6], cp.int8), -1).tolist() == [0, 0]
+    assert rc.relu_backward(cp.asarray([5, 6], cp.int8), -1).dtype == cp.int8
 
 
 def test_gpu_bad_input_gets_numpy_errors_and_modifies_nothing():
@@ -246,6 +257,8 @@ def test_gpu_bad_input_gets_numpy_errors_and_modifies_nothing():
         rc.leaky_relu(cp.asarray([1, 2], cp.complex64), 0.1)
     with pytest.raises(ValueError):
         rc.relu_backward(cp.ones(3), cp.ones(4))
+    with pytest.raises(OverflowError):                  # as NumPy (NEP 50)
+        rc.relu_backward(cp.ones(3, cp.int8), 300)
 
 
 def test_gpu_kernels_compile_once_per_dtype():

@@ -65,28 +65,33 @@ def _as_device_array(a, name):
 
 
 def _dtype_of(a):
-    return type(a) if isinstance(a, (int, float)) else a.dtype
+    return a.dtype if type(a) is _cp.ndarray else type(a)
 
 
 @_functools.lru_cache(maxsize=1024)
 def _plan(name, dtypes, dtype):
-    """(loop dtype, the dtype the kernel sees): NumPy's resolution, cached
-    because at small n the host's time per call is the whole cost."""
+    """(loop dtype, the dtype the kernel sees, vector width): NumPy's
+    resolution, cached because at small n the host's time per call is the
+    whole cost."""
     loop = _cuda_plan.resolve(name, dtypes, dtype)
-    return loop, _cuda_plan.storage_dtype(loop)
+    return loop, _cuda_plan.storage_dtype(loop), _cuda_plan.vector_width(loop)
 
 
 def _call(name, *args, out=None, where=True, dtype=None):
     arrays = [_as_device_array(a, name) for a in args]
-    loop, storage = _plan(name, tuple(_dtype_of(a) for a in arrays),
-                          None if dtype is None else _np.dtype(dtype))
-    scalars = tuple(type(a) is not _cp.ndarray for a in arrays)    # Python scalars
-    host_scalars = [_np.asarray(a, loop).view(storage)[()] if s else None
-                    for a, s in zip(arrays, scalars)]
-    arrays = [a if type(a) is _cp.ndarray and a.dtype == loop else _cp.asarray(a, dtype=loop)
-              for a in arrays]
-    shape = arrays[0].shape if len(arrays) == 1 else _cp.broadcast_shapes(
-        *[a.shape for a in arrays])
+    loop, storage, width = _plan(name, tuple(_dtype_of(a) for a in arrays),
+                                 None if dtype is None else _np.dtype(dtype))
+    # Python scalars (alpha, say) go to the kernel by value, as the storage
+    # type: no device array, so no host-to-device copy per call.
+    scalars = tuple(type(a) is not _cp.ndarray for a in arrays)
+    arrays = [_np.asarray(a, loop).view(storage)[()] if s
+              else a if a.dtype == loop else a.astype(loop)
+              for a, s in zip(arrays, scalars)]
+    if all(scalars):
+        arrays = [_cp.asarray(a).view(loop) for a in arrays]
+        scalars = (False,) * len(arrays)
+    dev = [a for a, s in zip(arrays, scalars) if not s]
+    shape = dev[0].shape if len(dev) == 1 else _cp.broadcast_shapes(*[a.shape for a in dev])
     if out is not None:
         if isinstance(out, tuple):
             (out,) = out
@@ -99,22 +104,22 @@ def _call(name, *args, out=None, where=True, dtype=None):
                             f"with casting rule 'same_kind'")
         # As NumPy: an input that overlaps out other than element for element
         # is read as it was before the call (threads would race on it).
-        arrays = [a.copy() if not _same_view(a, out) and _cp.may_share_memory(a, out) else a
-                  for a in arrays]
+        arrays = [a if s or _same_view(a, out) or not _cp.may_share_memory(a, out)
+                  else a.copy() for a, s in zip(arrays, scalars)]
     masked = where is not True
     target = out if out is not None and out.dtype == loop else None
     if target is None:
         target = _cp.empty(shape, loop) if out is None else out.astype(loop)
-    if (not masked and target.size and not all(scalars) and _vectorizable(target, shape)
+    if (not masked and target.size and _vectorizable(target, shape)
             and all(s or _vectorizable(a, shape) for a, s in zip(arrays, scalars))):
-        flat = [h if s else a.reshape(-1).view(storage)
-                for a, s, h in zip(arrays, scalars, host_scalars)]
-        width = _cuda_plan.vector_width(loop)
-        _vector_kernel(name, loop, scalars)(*flat, target.reshape(-1).view(storage),
-                                            size=-(-target.size // width))
+        flat = [a if s or a.ndim == 1 else a.reshape(-1) for a, s in zip(arrays, scalars)]
+        flat.append(target if target.ndim == 1 else target.reshape(-1))
+        if storage != loop:
+            flat = [a if s else a.view(storage) for a, s in zip(flat, scalars + (False,))]
+        _vector_kernel(name, loop, scalars)(*flat, size=-(-target.size // width))
     else:
         if storage != loop:
-            arrays = [a.view(storage) for a in arrays]
+            arrays = [a if s else a.view(storage) for a, s in zip(arrays, scalars)]
         extra = [_cp.asarray(where, dtype=bool)] if masked else []
         _kernel(name, loop, masked)(*arrays, *extra,
                                     target if storage == loop else target.view(storage))
