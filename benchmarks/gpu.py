@@ -5,9 +5,10 @@
 
 relu, relu_grad, relu_backward and leaky_relu at float16, float32 and
 float64, against: a device-to-device copy of the same bytes (the limit,
-cudaMemcpyAsync; for relu_backward a copy of 1.5 arrays), cp.maximum(x, 0), the seed's cp.maximum(cp.zeros(x.shape,
-cp.float32), x) and cp.greater(x, 0).astype(cp.float32), and PyTorch's own
-kernels when torch has CUDA.  "ElementwiseKernel alone" calls our compiled
+cudaMemcpyAsync; for relu_backward a copy of 1.5 arrays), cp.maximum(x, 0),
+the seed's cp.maximum(cp.zeros(x.shape, cp.float32), x) and
+cp.greater(x, 0).astype(cp.float32), and PyTorch's own kernels when torch
+has CUDA.  "ElementwiseKernel alone" calls our compiled
 kernel with no Python wrapper around it, which shows what the wrapper costs.
 
 Times come from CUDA events around back-to-back calls (median of repeats),
@@ -15,6 +16,7 @@ after a warm-up and a synchronize.  Each call is timed as the user makes it,
 so at small n the time is the launch-bound floor: the host's cost to issue
 the call.  Reports GB/s (bytes read + written) and the fraction of copy
 bandwidth, writes gpu-<device>.json and one PNG per function.
+benchmarks/gpu_check.sh runs the GPU tests and this, on a GPU machine.
 """
 import argparse
 import json
