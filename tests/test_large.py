@@ -1,5 +1,5 @@
-"""Large arrays: the streaming-store path (outputs larger than 3/4 of the
-last-level cache) and more than 2**31 elements.  Marked slow; each skips
+"""Large arrays: the streaming-store path (outputs larger than 3/4 of a
+CPU's share of the last-level cache) and more than 2**31 elements.  Marked slow; each skips
 where the machine lacks the memory."""
 import os
 
