@@ -11,6 +11,12 @@
  *             NaN, exactly "x > 0".  Every formula decides NaN first (or
  *             alongside), so POS never has to rule NaN out itself;
  *   ISNAN(x)  x is a NaN (constant 0 for integers);
+ *   KEEP(x)   relu returns x itself: x > 0, x is a NaN, or x is +0 (its own
+ *             relu).  For floats that is one integer compare on the bits,
+ *             sbits(x) > sbits(-inf): every bit pattern above -inf's, as a
+ *             signed integer, is a positive number, +0 or a NaN (of either
+ *             sign).  relu then costs 4 vector ops per vector instead of 6,
+ *             which measured 10-15% faster in cache;
  *   ZERO/ONE  the constants of the type.
  * The type families below only say what those pieces are.
  *
@@ -38,10 +44,10 @@
 
 /* ---- the formulas (SPEC.md, "Values, exactly") ------------------------- */
 
-#define RELU_DEFINE_FORMULAS(S, T, POS, ISNAN, ZERO, ONE)                     \
+#define RELU_DEFINE_FORMULAS(S, T, POS, ISNAN, KEEP, ZERO, ONE)               \
     /* relu: x where x > 0, +0 where x <= 0, NaN stays NaN */                 \
     RELU_INLINE T relu_##S(T x)                                               \
-    { return (POS(x) || ISNAN(x)) ? x : ZERO; }                               \
+    { return KEEP(x) ? x : ZERO; }                                            \
     /* relu_grad: 1 where x > 0, 0 where x <= 0, NaN stays NaN */             \
     RELU_INLINE T relu_grad_##S(T x)                                          \
     { T g = POS(x) ? ONE : ZERO; return ISNAN(x) ? x : g; }                   \
@@ -69,7 +75,7 @@
 #define RELU_INT_POS(x)   ((x) > 0)
 #define RELU_INT_ISNAN(x) 0
 #define RELU_DEFINE_INT(S, T)                                                 \
-    RELU_DEFINE_FORMULAS(S, T, RELU_INT_POS, RELU_INT_ISNAN, (T)0, (T)1)
+    RELU_DEFINE_FORMULAS(S, T, RELU_INT_POS, RELU_INT_ISNAN, RELU_INT_POS, (T)0, (T)1)
 
 /* ---- binary floating point: sign from the bits, NaN from x != x -------- */
 
@@ -90,6 +96,9 @@ RELU_INLINE float relu_f32_from_bits(unsigned int u)
 #define RELU_F32_POS(x)   (relu_sbits_f32(x) > 0)
 #define RELU_F64_POS(x)   (relu_sbits_f64(x) > 0)
 #define RELU_FLT_ISNAN(x) ((x) != (x))
+/* sbits(-inf): 0xff800000 and 0xfff0000000000000 as signed integers */
+#define RELU_F32_KEEP(x)  (relu_sbits_f32(x) > -0x7fffff - 1)
+#define RELU_F64_KEEP(x)  (relu_sbits_f64(x) > -0xfffffffffffffLL - 1)
 
 /* ---- float16, as its IEEE binary16 bits in an unsigned short ----------- */
 /* Integer operations on the bits are exact and raise nothing, and need no
@@ -98,8 +107,9 @@ RELU_INLINE float relu_f32_from_bits(unsigned int u)
 
 #define RELU_F16_ISNAN(h) (((h) & 0x7fffu) > 0x7c00u)
 #define RELU_F16_POS(h)   ((short)(h) > 0)
+#define RELU_F16_KEEP(h)  ((short)(h) > -0x400)      /* -inf is 0xfc00 */
 
-RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN,
+RELU_DEFINE_FORMULAS(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN, RELU_F16_KEEP,
                      (unsigned short)0, (unsigned short)0x3c00u)
 
 /* float16 multiply, exactly rounded: a half has an 11-bit significand, so the
@@ -204,14 +214,15 @@ RELU_INLINE float relu_f64_to_f32(double p)
 
 RELU_DEFINE_LEAKY(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 1.0f, RELU_F32_MUL)
 RELU_DEFINE_LEAKY(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 1.0, RELU_MUL)
-RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, 0.0f, 1.0f)
-RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, 0.0, 1.0)
+RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_FLT_ISNAN, RELU_F32_KEEP, 0.0f, 1.0f)
+RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_FLT_ISNAN, RELU_F64_KEEP, 0.0, 1.0)
 
 #if RELU_HAS_LONGDOUBLE
 /* x87 extended has padding bytes, so ask signbit() instead of the bits;
  * != is a quiet compare. */
 #define RELU_LD_POS(x) (!signbit(x) && (x) != 0)
-RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_POS, RELU_FLT_ISNAN, 0.0L, 1.0L)
+#define RELU_LD_KEEP(x) (RELU_LD_POS(x) || RELU_FLT_ISNAN(x))
+RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_POS, RELU_FLT_ISNAN, RELU_LD_KEEP, 0.0L, 1.0L)
 RELU_DEFINE_LEAKY(ld, long double, RELU_LD_POS, RELU_FLT_ISNAN, 1.0L, RELU_MUL)
 #endif
 
