@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks.run import RESULTS, optional, plot
+from benchmarks.run import RESULTS, by_size, optional, plot
 
 # Arrays each function moves per element: inputs read plus output written.
 GPU_OPS = {"relu": 2, "relu_grad": 2, "relu_backward": 3, "leaky_relu": 2}
@@ -138,16 +138,13 @@ def table(rows):
     lines = []
     for op in GPU_OPS:
         for dt in ("float16", "float32", "float64"):
-            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
-            if not sel:
+            sizes = list(by_size(rows, op, dt))
+            if not sizes:
                 continue
-            floor = min(r["seconds"] for r in sel if r["kind"] == "ours")
+            floor = min(ours["seconds"] for _, _, ours, _ in sizes)
             lines.append(f"\n{op} {dt} (launch-bound floor of ours {floor * 1e6:.1f} us;"
                          f" other columns: our time / theirs)")
-            for n in sorted({r["n"] for r in sel}):
-                at = {r["impl"]: r for r in sel if r["n"] == n}
-                ours = next(r for r in at.values() if r["kind"] == "ours")
-                limit = next(r for r in at.values() if r["kind"] == "limit")
+            for n, at, ours, limit in sizes:
                 others = "  ".join(f"{k}: {ours['seconds'] / r['seconds']:.2f}"
                                    for k, r in at.items() if r["kind"] not in ("ours", "limit"))
                 frac = limit["seconds"] / ours["seconds"]

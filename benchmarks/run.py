@@ -257,21 +257,28 @@ def target_table(rows):
     return "\n".join(lines)
 
 
+def by_size(rows, op, dtype):
+    """(n, {impl: row}, ours, limit) for each size measured of op at dtype:
+    "ours" is the first row of kind "ours" (the out= call)."""
+    sel = [r for r in rows if r["op"] == op and r["dtype"] == dtype]
+    for n in sorted({r["n"] for r in sel}):
+        at = {r["impl"]: r for r in sel if r["n"] == n}
+        ours = next(r for r in at.values() if r["kind"] == "ours")
+        limit = next(r for r in at.values() if r["kind"] == "limit")
+        yield n, at, ours, limit
+
+
 def ratio_table(rows):
     """ours(out=) / limit and ours(out=) / the best non-ours, per size."""
     out = []
     for op in ARRAYS_PER_ELEMENT:
         for dt in sorted({r["dtype"] for r in rows}):
-            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
-            if not sel:
+            if not any(r["op"] == op and r["dtype"] == dt for r in rows):
                 continue
             out.append(f"\n{op} {dt}: time ratios (below 1: ours is faster)")
             out.append(f"{'n':>8} {'ours us':>10} {'/limit':>7} {'/np.maximum or seed':>20} "
                        f"{'best other':>40}")
-            for n in sorted({r["n"] for r in sel}):
-                at = {r["impl"]: r for r in sel if r["n"] == n}
-                ours = next(r for r in at.values() if r["kind"] == "ours")
-                limit = next(r for r in at.values() if r["kind"] == "limit")
+            for n, at, ours, limit in by_size(rows, op, dt):
                 others = [r for r in at.values() if r["kind"] == "other"]
                 base = at.get("np.maximum(x, 0)") or others[0]
                 best = min(others, key=lambda r: r["seconds"])

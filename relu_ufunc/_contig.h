@@ -48,7 +48,9 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
  * ahead.  Four streams keep more memory pages busy than one.  Measured here
  * (2-vCPU Xeon VM, float32, 400 MB): streaming relu 41 ms against memcpy's
  * 43 ms, where streaming 4 KiB blocks took 54 ms; in place 36 ms against
- * 52 ms in one sequential pass.  Below 16 KiB a run is one plain loop.
+ * 52 ms in one sequential pass.  Only in-place and streamed runs take this
+ * order (see relu_mode); the rest, and what is left after the last group of
+ * four pages, is one plain loop.
  *
  * Non-temporal stores for outputs larger than the cache.  A plain store
  * first reads the line it writes (write-allocate): out of cache, a loop then

@@ -106,25 +106,21 @@ def _call(name, *args, out=None, where=True, dtype=None):
         # is read as it was before the call (threads would race on it).
         arrays = [a if s or _same_view(a, out) or not _cp.may_share_memory(a, out)
                   else a.copy() for a, s in zip(arrays, scalars)]
-    masked = where is not True
+    mask = None if where is True else _cp.asarray(where, dtype=bool)
     target = out if out is not None and out.dtype == loop else None
     if target is None:
         target = _cp.empty(shape, loop) if out is None else out.astype(loop)
-    if (not masked and target.size and _vectorizable(target, shape)
+    if storage != loop:                # float16 as its bits
+        arrays = [a if s else a.view(storage) for a, s in zip(arrays, scalars)]
+    y = target if storage == loop else target.view(storage)
+    if (mask is None and y.size and _vectorizable(y, shape)
             and all(s or _vectorizable(a, shape) for a, s in zip(arrays, scalars))):
         flat = [a if s or a.ndim == 1 else a.reshape(-1) for a, s in zip(arrays, scalars)]
-        flat.append(target if target.ndim == 1 else target.reshape(-1))
-        if storage != loop:
-            flat = [a if s else a.view(storage) for a, s in zip(flat, scalars + (False,))]
-        _vector_kernel(name, loop, scalars)(*flat, size=-(-target.size // width))
+        _vector_kernel(name, loop, scalars)(*flat, y.reshape(-1), size=-(-y.size // width))
     else:
-        if storage != loop:
-            arrays = [a if s else a.view(storage) for a, s in zip(arrays, scalars)]
-        extra = [_cp.asarray(where, dtype=bool)] if masked else []
-        _kernel(name, loop, masked)(*arrays, *extra,
-                                    target if storage == loop else target.view(storage))
+        _kernel(name, loop, mask is not None)(*arrays, *([] if mask is None else [mask]), y)
     if out is not None and target is not out:
-        _cp.copyto(out, target, where=_cp.asarray(where, dtype=bool) if masked else True)
+        _cp.copyto(out, target, where=True if mask is None else mask)
         return out
     return target
 
