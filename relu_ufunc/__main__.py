@@ -1,9 +1,11 @@
 """``python -m relu_ufunc``: backend, loops, a self-check and a short benchmark.
 
 The self-check compares every loop of every ufunc with the plain-NumPy
-reference on the dtype's edge values and on random data, bit for bit.  The
+reference on the dtype's edge values and on random data, bit for bit, with
+each build of the kernels this CPU runs (baseline, AVX2, AVX-512).  The
 benchmark times ``relu(x, out=y)`` against ``np.maximum(x, 0, out=y)``.
 """
+import contextlib
 import sys
 import time
 import timeit
@@ -40,6 +42,28 @@ def check_loop(name, char, rng):
     return x.size
 
 
+def cpu_levels():
+    """The kernel builds this CPU runs (Cython backend; see _contig.h)."""
+    if relu_ufunc.backend != "cython":
+        return []
+    from relu_ufunc import _ufuncs
+    return list(range(_ufuncs.MAX_CPU_LEVEL + 1))
+
+
+@contextlib.contextmanager
+def cpu_level(level):
+    """Run the kernel build of `level` in the block (None: leave it)."""
+    if level is None:
+        yield
+        return
+    from relu_ufunc import _ufuncs
+    old = _ufuncs._set_cpu_level(level)
+    try:
+        yield
+    finally:
+        _ufuncs._set_cpu_level(old)
+
+
 def bench(n, rng, repeat=7):
     x = rng.standard_normal(n).astype(np.float32)
     y = np.empty_like(x)
@@ -54,6 +78,12 @@ def main():
     print(f"relu_ufunc {relu_ufunc.__version__}  (NumPy {np.__version__}, "
           f"Python {sys.version.split()[0]})")
     print(f"backend: {relu_ufunc.backend}")
+    levels = cpu_levels()
+    if levels:
+        from relu_ufunc import _ufuncs
+        print(f"kernels: {_ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]} build "
+              f"(the fastest of {', '.join(_ufuncs.CPU_LEVELS[k] for k in levels)} "
+              "that this CPU runs)")
     print("loops:")
     for name in UFUNC_NAMES:
         uf = getattr(relu_ufunc, name)
@@ -64,8 +94,12 @@ def main():
           "bit for bit, FP errors raising):")
     for name in UFUNC_NAMES:
         types = getattr(relu_ufunc, name).types
-        checked = sum(check_loop(name, t[0], rng) for t in types)
-        print(f"  {name:<16} ok: {len(types)} loops, {checked} values")
+        checked = 0
+        for level in levels or [None]:
+            with cpu_level(level):
+                checked += sum(check_loop(name, t[0], rng) for t in types)
+        builds = f" x {len(levels)} kernel builds" if len(levels) > 1 else ""
+        print(f"  {name:<16} ok: {len(types)} loops{builds}, {checked} values")
 
     sizes = (10, 10_000, 1_000_000)
     print("benchmark: relu(x, out=y) vs np.maximum(x, 0, out=y), float32, medians")

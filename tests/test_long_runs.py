@@ -1,7 +1,11 @@
-"""The ways a long contiguous run is stored (relu_ufunc/_contig.h): one
-sequential pass, page order in place, and page order with streaming stores.
-Every loop, on runs of a few groups of four pages plus a tail, from aligned
-and misaligned starts, bit for bit against the reference.  The streaming
+"""The builds and store paths of the contiguous kernels (relu_ufunc/_contig.h).
+
+Every kernel is built for each CPU level (baseline, AVX2, AVX-512), and this
+machine runs the highest it has unless told otherwise, so each test here runs
+once per level this CPU supports.  A long run is stored in one sequential
+pass, in page order in place, or in page order with streaming stores.  Every
+loop, on runs of a few groups of four pages plus a tail, from aligned and
+misaligned starts, bit for bit against the reference.  The streaming
 threshold is lowered for the test, so that arrays far smaller than the cache
 take the streaming path too."""
 import numpy as np
@@ -14,6 +18,22 @@ from conftest import assert_same_bits, call_args, loops, random_values
 pytestmark = pytest.mark.skipif(ru.backend != "cython", reason="the Cython loops' store paths")
 
 GROUP_BYTES = 4 * 4096                  # four pages, one turn of the page order
+
+
+def _levels():
+    if ru.backend != "cython":
+        return [0]
+    from relu_ufunc import _ufuncs
+    return list(range(_ufuncs.MAX_CPU_LEVEL + 1))
+
+
+@pytest.fixture(params=_levels(), autouse=True)
+def cpu_level(request):
+    """Every test here runs with each build of the kernels this CPU can run."""
+    from relu_ufunc import _ufuncs
+    old = _ufuncs._set_cpu_level(request.param)
+    yield request.param
+    _ufuncs._set_cpu_level(old)
 
 
 @pytest.fixture(params=["sequential", "streamed"])
@@ -73,3 +93,37 @@ def test_streamed_output_overlapping_input_is_not_streamed(stores):
     y = x.copy()
     ru.relu(y[:-16], out=y[16:])
     assert_same_bits(y[16:], ref)
+
+
+@pytest.mark.parametrize("name, char", loops())
+def test_short_and_strided_runs(name, char, rng):
+    """The aligning head, the unrolled loop and its tail, on short runs from
+    aligned and misaligned starts; and strided data, which goes through the
+    same kernel in gathered blocks."""
+    uf = getattr(ru, name)
+    for n in (1, 2, 7, 31, 64, 65, 130, 257, 1031):
+        for start in (0, 1, 3):
+            x = random_values(rng, char, n + start)[start:]
+            args = call_args(name, x, rng)
+            out = np.empty(n + start, x.dtype)[start:]
+            with np.errstate(all="ignore"):
+                uf(*args, out=out)
+            assert_same_bits(out, expected(name, args))
+    x = random_values(rng, char, 3 * 700)[::3]
+    args = call_args(name, x, rng)
+    out = np.empty(2 * 700, x.dtype)[::2]
+    with np.errstate(all="ignore"):
+        uf(*args, out=out)
+    assert_same_bits(out, expected(name, args))
+
+
+def test_cpu_level_setting():
+    """The private switch takes only levels this CPU runs, and says so."""
+    from relu_ufunc import _ufuncs
+    top = _ufuncs.MAX_CPU_LEVEL
+    assert 0 <= top < len(_ufuncs.CPU_LEVELS)
+    level = _ufuncs._cpu_level()
+    for bad in (-1, top + 1):
+        with pytest.raises(ValueError, match="levels 0 to"):
+            _ufuncs._set_cpu_level(bad)
+        assert _ufuncs._cpu_level() == level
