@@ -16,3 +16,24 @@ def test_suite_runs_and_writes_json_and_plots(tmp_path):
             "relu_backward(dy, x, out=y)", "np.add(dy, x, out=y)"} <= impls
     assert all(r["seconds"] > 0 for r in data["results"])
     assert (tmp_path / "cpu-quick-relu.png").stat().st_size > 1000
+
+
+def _rows(times, op="relu", n=10, dtype="float32"):
+    return [{"op": op, "dtype": dtype, "n": n, "impl": impl, "seconds": t}
+            for impl, t in times.items()]
+
+
+def test_target_table_says_when_the_copy_alone_misses():
+    """relu(x, out=y) <= 0.45x np.maximum(x, 0) at n <= 100; the floor is
+    np.copyto, so a copy over 0.45x np.maximum makes it 'MISS, floor'."""
+    from benchmarks.run import target_table
+
+    def line(times):
+        table = target_table(_rows(times)).splitlines()
+        return next(s for s in table if "relu(x, out=y) " in s and "np.maximum(x, 0) " in s)
+
+    base = {"np.maximum(x, 0)": 1.0}
+    assert line({**base, "relu(x, out=y)": 0.40, "np.copyto(y, x)": 0.30}).endswith("ok")
+    assert line({**base, "relu(x, out=y)": 0.60, "np.copyto(y, x)": 0.30}).endswith("MISS")
+    miss = line({**base, "relu(x, out=y)": 0.60, "np.copyto(y, x)": 0.50})
+    assert miss.endswith("MISS, floor") and " 0.50 " in miss and " 0.60 " in miss
