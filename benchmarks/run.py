@@ -57,13 +57,14 @@ def crysx_nn_kernels():
 
 
 def threaded(f, *args, **kwargs):
-    """f on 2 threads.  Direct calls, not the context manager, so that the
-    timing is the ufunc's (the line is drawn only from n = 1e5 on)."""
-    ru.set_num_threads(2)
-    try:
+    """A call of f to be timed on 2 threads.  The setting is made once
+    around each sample (see `timed`), as a user sets it once for many calls,
+    so that the time is the ufunc's own (the line is drawn from n = 1e5 on,
+    where a second thread can apply at all)."""
+    def call():
         return f(*args, **kwargs)
-    finally:
-        ru.set_num_threads(1)
+    call.threads = 2
+    return call
 
 
 def implementations(op, x, dy, y, scratch):
@@ -78,6 +79,8 @@ def implementations(op, x, dy, y, scratch):
             ("relu(x, out=x)", "ours", lambda: ru.relu(scratch, out=scratch)),
             ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
             ("x.copy()", "floor", lambda: x.copy()),
+            ("np.positive(x, out=y)", "floor", lambda: np.positive(x, out=y)),
+            ("np.positive(x)", "floor", lambda: np.positive(x)),
             ("np.maximum(x, 0, out=y)", "other", lambda: np.maximum(x, 0, out=y)),
             ("np.maximum(x, 0)", "other", lambda: np.maximum(x, 0)),
             ("np.maximum(x, 0, out=x)", "other", lambda: np.maximum(scratch, 0, out=scratch)),
@@ -88,7 +91,7 @@ def implementations(op, x, dy, y, scratch):
         ]
         if x.size >= 10**5:          # where a second thread can apply at all
             impls.append(("relu(x, out=y), 2 threads", "ours",
-                          lambda: threaded(ru.relu, x, out=y)))
+                          threaded(ru.relu, x, out=y)))
     elif op == "relu_grad":
         impls += [
             ("relu_grad(x, out=y)", "ours", lambda: ru.relu_grad(x, out=y)),
@@ -150,26 +153,36 @@ def implementations(op, x, dy, y, scratch):
     return impls
 
 
+def timed(fn, number):
+    """Seconds for `number` calls of fn, with its thread setting held."""
+    with ru.threads(getattr(fn, "threads", 1)):
+        return timeit.timeit(fn, number=number)
+
+
 def calibrate(fn, min_time):
     """Calls per sample, so that one sample takes at least min_time."""
-    fn()                                              # warm up (and JIT compile)
+    timed(fn, 1)                                      # warm up (and JIT compile)
     number = 1
     while True:
-        t = timeit.timeit(fn, number=number)
+        t = timed(fn, number)
         if t >= min_time or number >= 10**6:
             return number
         number *= max(2, int(min_time / max(t, 1e-9) * 1.2))
 
 
-def interleaved_medians(fns, min_time, repeat):
+def interleaved_medians(fns, min_time, repeat, seed=0):
     """Median seconds per call of each fn.  The samples are taken in rounds,
     each round timing every fn once, so that drift on a shared machine hits
-    all of them alike and their ratios stay honest."""
+    all of them alike and their ratios stay honest.  Each round takes them in
+    a new random order: on this VM the first touch of fresh memory sometimes
+    stalls for up to a second, and in a fixed order the stalls kept falling
+    on the same new-array call."""
     numbers = [calibrate(fn, min_time) for fn in fns]
     samples = [[] for _ in fns]
+    order = np.random.default_rng(seed)
     for _ in range(repeat):
-        for k, (fn, number) in enumerate(zip(fns, numbers)):
-            samples[k].append(timeit.timeit(fn, number=number) / number)
+        for k in order.permutation(len(fns)):
+            samples[k].append(timed(fns[k], numbers[k]) / numbers[k])
     return [(float(np.median(s)), s) for s in samples]
 
 
@@ -224,12 +237,14 @@ def run(sizes, dtypes, ops, min_time, repeat):
 # floor).  The floor is a plain copy that writes the same output the same
 # way (into out=, or into a new array): no implementation that computes its
 # output can be faster, so where floor / against is over the target, the
-# target asks for less time than the copy alone takes on this machine.
+# target asks for less time than the copy alone takes on this machine.  For
+# relu at n <= 100, where the call is all of the time, the floor is NumPy's
+# own cheapest ufunc, np.positive, a copy through the same call path.
 COPY, NEW_COPY, ADD = "np.copyto(y, x)", "x.copy()", "np.add(dy, x, out=y)"
 SEED_GRAD = "seed: np.greater(x, 0.).astype(f32)"
 TARGETS = [
-    ("relu", "relu(x, out=y)", "np.maximum(x, 0)", (1, 100), 0.45, COPY),
-    ("relu", "relu(x)", "np.maximum(x, 0)", (1, 100), 0.45, NEW_COPY),
+    ("relu", "relu(x, out=y)", "np.maximum(x, 0)", (1, 100), 0.45, "np.positive(x, out=y)"),
+    ("relu", "relu(x)", "np.maximum(x, 0)", (1, 100), 0.45, "np.positive(x)"),
     ("relu_grad", "relu_grad(x, out=y)", SEED_GRAD, (1, 100), 0.45, COPY),
     ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (1, 100), 0.3, ADD),
     ("relu", "relu(x, out=y)", COPY, (10**3, 10**6), 1.1, None),
