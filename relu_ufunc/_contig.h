@@ -103,9 +103,11 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
 #define RELU_PIECE_BYTES 256
 
 #if defined(__GNUC__)
-#  define RELU_PREFETCH(p) __builtin_prefetch((const char *)(p) + 512, 0, 3)
+#  define RELU_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#  define RELU_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
 #else
 #  define RELU_PREFETCH(p) ((void)(p))
+#  define RELU_PREFETCH_W(p) ((void)(p))
 #endif
 
 /* Compute y[k] = EXPR_K for each 256-byte piece (starting at element c0,
@@ -119,7 +121,7 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
             for (ptrdiff_t j = 0; j < P; j += RELU_PIECE_BYTES / sizeof(T))   \
                 for (int p = 0; p < 4; p++) {                                 \
                     const ptrdiff_t c0 = (i) + p * P + j;                     \
-                    { const ptrdiff_t k = c0; PREFETCH_K; }                   \
+                    { const ptrdiff_t k = c0 + 512 / sizeof(T); PREFETCH_K; } \
                     STORE(T, c0, y, EXPR_K);                                  \
                 }                                                             \
     } while (0)
@@ -263,6 +265,29 @@ static inline int relu_mode(int stream, int in_place)
     return stream ? RELU_STREAMED : in_place ? RELU_PAGES : RELU_SEQUENTIAL;
 }
 
+/* A sequential run out of L1 goes in 256-byte pieces, each prefetching
+ * its inputs and (for writing) its output 1 KiB ahead, every line.  The
+ * hardware prefetchers alone leave the loop waiting on its loads and on the
+ * reads its stores start (write-allocate), where memcpy's rep movsb writes
+ * whole lines without that read.  Measured here (float64, AVX-512, C
+ * harness, time / memcpy, three runs): n = 1e5 (L2) 1.00/0.94/1.04 against
+ * 1.14/1.07/1.14 without; n = 1e7 0.87/0.70/0.88 against 1.06/0.82/1.04;
+ * from 3e4 to 1e6 no worse.  In L1 the prefetches would only cost. */
+#define RELU_AHEAD 1024
+#define RELU_PREFETCHED_FROM ((ptrdiff_t)128 << 10)    /* output bytes */
+#define RELU_PREFETCHED_PIECES(T, i, n, y, EXPR_K, PREFETCH_K)                \
+    do {                                                                      \
+        enum { Q = RELU_PIECE_BYTES / sizeof(T) };                            \
+        for (; (i) + Q <= (n); (i) += Q) {                                    \
+            for (int l = 0; l < RELU_PIECE_BYTES; l += 64) {                  \
+                const ptrdiff_t k = (i) + (RELU_AHEAD + l) / (ptrdiff_t)sizeof(T); \
+                PREFETCH_K;                                                   \
+                RELU_PREFETCH_W(y + k);                                       \
+            }                                                                 \
+            RELU_PLAIN_PIECE(T, (i), y, EXPR_K);                              \
+        }                                                                     \
+    } while (0)
+
 /* One kernel: y[k] = EXPR_K for k in [0, n), where EXPR_K reads the
  * parameters (the variadic part) at index k, and PREFETCH_K prefetches the
  * inputs it reads.  Aligns y, then stores as `mode` says. */
@@ -276,7 +301,8 @@ static inline int relu_mode(int stream, int in_place)
                 RELU_STREAM_RUN(T, i, n, y, EXPR_K, PREFETCH_K);              \
             else                                                              \
                 RELU_PAGE_ORDER(T, i, n, y, EXPR_K, PREFETCH_K, RELU_PLAIN_PIECE); \
-        }                                                                     \
+        } else if (n * (ptrdiff_t)sizeof(T) >= RELU_PREFETCHED_FROM)          \
+            RELU_PREFETCHED_PIECES(T, i, n, y, EXPR_K, PREFETCH_K);           \
         RELU_UNROLL                                                           \
         for (; i < n; i++) { const ptrdiff_t k = i; y[i] = (EXPR_K); }        \
     }
