@@ -4,8 +4,8 @@ Every kernel is built for each CPU level (baseline, AVX2, AVX-512), and this
 machine runs the highest it has unless told otherwise, so each test here runs
 once per level this CPU supports.  A long run is stored in one sequential
 pass, in page order in place, or in page order with streaming stores.  Every
-loop, on runs of a few groups of four pages plus a tail, from aligned and
-misaligned starts, bit for bit against the reference.  The streaming
+loop, on runs of a few groups of four pages plus a tail (long enough for a
+sequential run to prefetch), from aligned and misaligned starts, bit for bit against the reference.  The streaming
 threshold is lowered for the test, so that arrays far smaller than the cache
 take the streaming path too."""
 import numpy as np
@@ -18,6 +18,8 @@ from conftest import assert_same_bits, call_args, loops, random_values
 pytestmark = pytest.mark.skipif(ru.backend != "cython", reason="the Cython loops' store paths")
 
 GROUP_BYTES = 4 * 4096                  # four pages, one turn of the page order
+# Sequential runs with this much output prefetch ahead, in 256-byte pieces.
+PREFETCHED_BYTES = 128 << 10
 
 
 def _levels():
@@ -52,7 +54,7 @@ def expected(name, args):
 @pytest.mark.parametrize("name, char", loops())
 def test_long_runs_every_loop(name, char, stores, rng):
     itemsize = np.dtype(char).itemsize
-    n = 2 * GROUP_BYTES // itemsize + 77
+    n = (PREFETCHED_BYTES + 2 * GROUP_BYTES) // itemsize + 77
     for start in (0, 1):                             # 1: y starts off its line
         x = random_values(rng, char, n + start)[start:]
         args = call_args(name, x, rng)
