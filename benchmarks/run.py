@@ -335,7 +335,7 @@ def plot(rows, info, path_for):
                              for r in sel if r["impl"] == impl)
                 kind = pts[0][3]
                 style = {"ours": dict(lw=2.5), "limit": dict(lw=2, ls="--", color="black"),
-                         "floor": dict(lw=1.5, ls=":", color="black")}.get(
+                         "floor": dict(lw=1.5, ls=":")}.get(
                     kind, dict(lw=1, alpha=0.8))
                 ns = [p[0] for p in pts]
                 axes[0][col].plot(ns, [p[1] for p in pts], marker=".", label=impl, **style)
