@@ -81,9 +81,9 @@ def main():
     levels = cpu_levels()
     if levels:
         from relu_ufunc import _ufuncs
-        print(f"kernels: {_ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]} build "
-              f"(the fastest of {', '.join(_ufuncs.CPU_LEVELS[k] for k in levels)} "
-              "that this CPU runs)")
+        print(f"kernels: {_ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]} build, of "
+              f"{', '.join(_ufuncs.CPU_LEVELS)} (this CPU runs up to "
+              f"{_ufuncs.CPU_LEVELS[_ufuncs.MAX_CPU_LEVEL]})")
     print("loops:")
     for name in UFUNC_NAMES:
         uf = getattr(relu_ufunc, name)
