@@ -42,8 +42,6 @@ def test_set_returns_old_value():
     assert ru.set_num_threads(1) == 4
 
 
-@pytest.mark.parametrize("name", ["relu", "relu_grad", "relu_backward", "leaky_relu",
-                                  "leaky_relu_grad"])
 @pytest.mark.parametrize("char", "fd")
 def test_threaded_calls_are_bit_identical(name, char, rng):
     uf = getattr(ru, name)
