@@ -1,7 +1,9 @@
 """Build the Cython backend of relu_ufunc.
 
-The loops are generated: relu_ufunc/_ufuncs.pyx.in is expanded with Tempita
-(shipped with Cython) from the table in relu_ufunc/_spec.py, into build/src.
+The loops are generated: relu_ufunc/_loops.h.in (the C inner loops) and
+relu_ufunc/_ufuncs.pyx.in (their registration as ufuncs) are expanded with
+Tempita (shipped with Cython) from the table in relu_ufunc/_spec.py, into
+build/src.
 The formulas themselves come from cuda/relu_ufunc.h.  Nothing generated is
 committed.
 """
@@ -53,10 +55,11 @@ def generate_cython_loops():
         for c in chars:
             suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
             loops.append(SimpleNamespace(
-                char=c, ctype=C_TYPES[c], suffix=suffix,
+                char=c, ctype=C_TYPES[c], suffix=suffix, dtype=np.dtype(c).name,
                 ftype=spec["FORMULA_C_TYPES"][suffix], first_of_suffix=suffix not in seen))
             seen.add(suffix)
         ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
+    expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),
                   ufuncs=ufuncs)
 
@@ -94,14 +97,7 @@ def generate_numba_loops():
 
 
 def compile_args():
-    if sys.platform == "win32" and "GCC" not in sys.version:
-        return ["/O2"]
-    # -O3: GCC 12 vectorizes only "very cheap" loops at -O2.
-    # -fno-trapping-math: otherwise GCC turns leaky_relu's (x > 0 ? 1 : a) * x
-    # back into x > 0 ? x : a * x and, as that multiply "might trap", leaves
-    # the loop scalar and branchy (3.0 vs 0.13 ns/element).  The flags the
-    # loops leave are still checked by the tests (np.errstate(all="raise")).
-    return ["-O3", "-fno-trapping-math"]
+    return runpy.run_path(os.path.join(HERE, "relu_ufunc", "_flags.py"))["compile_args"]()
 
 
 generate_numba_loops()
@@ -110,11 +106,11 @@ ext = Extension(
     "relu_ufunc._ufuncs",
     sources=[generate_cython_loops()],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
-                  os.path.join(HERE, "relu_ufunc")],
+                  os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
-    depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h"],
+    depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops_common.h", "relu_ufunc/_loops.h.in"],
     # Without a C compiler the install still succeeds, on the Numba backend.
     optional=True,
 )

@@ -64,6 +64,41 @@ def cpu_level(level):
         _ufuncs._set_cpu_level(old)
 
 
+def _mib(nbytes):
+    return f"{nbytes / 2**20:g} MiB"
+
+
+def store_plan_lines():
+    """The store strategy at each output size, and why (Cython backend)."""
+    from relu_ufunc import _ufuncs
+    level = _ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]
+    why_level = {"AVX-512": "this CPU reports AVX-512 F/BW/CD/DQ/VL",
+                 "AVX2": "this CPU reports AVX2 but not all of AVX-512 F/BW/CD/DQ/VL",
+                 "baseline": "this CPU (or this build) has neither AVX2 nor AVX-512"}[level]
+    lines = [f"kernel build: {level} ({why_level}); e.g. relu on float32 runs "
+             f"relu_f_plain_{level.lower().replace('-', '')}"]
+    if not _ufuncs.HAVE_STREAM:
+        lines.append("stores: plain at every size (this build has no streaming stores)")
+        return lines
+    stream_from, sizes = _ufuncs._store_plan()
+    lo = _mib(_ufuncs.PLAN_FROM)
+    lines.append("stores of a contiguous output that overlaps no input, by output size:")
+    lines.append(f"  below {lo:<10} plain      fits in cache, where streaming cannot win (not measured)")
+    for nbytes, plain, streamed in sizes:
+        kind = "streamed" if stream_from is not None and nbytes >= stream_from else "plain"
+        lines.append(f"  {_mib(nbytes):<16} {kind:<10} measured: plain {plain * 1e6:8.1f} us, "
+                     f"streamed {streamed * 1e6:8.1f} us ({streamed / plain:.2f}x)")
+    if stream_from is None:
+        lines.append("  from any size      plain      streaming never won by 5% at two sizes in a row")
+    else:
+        lines.append(f"  from {_mib(stream_from):<11} streamed   the first of two sizes in a row where "
+                     f"streaming won by 5% or more")
+    lines.append("  in place, or overlapping an input: plain (the line was just read)")
+    lines.append("strided data: gathered into L1 blocks of 256, through the same kernel")
+    lines.append("aliased operands (reduce, accumulate): one element at a time, in order")
+    return lines
+
+
 def bench(n, rng, repeat=7):
     x = rng.standard_normal(n).astype(np.float32)
     y = np.empty_like(x)
@@ -84,6 +119,8 @@ def main():
         print(f"kernels: {_ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]} build, of "
               f"{', '.join(_ufuncs.CPU_LEVELS)} (this CPU runs up to "
               f"{_ufuncs.CPU_LEVELS[_ufuncs.MAX_CPU_LEVEL]})")
+        for line in store_plan_lines():
+            print(line)
     print("loops:")
     for name in UFUNC_NAMES:
         uf = getattr(relu_ufunc, name)

@@ -1,13 +1,17 @@
-"""The builds and store paths of the contiguous kernels (relu_ufunc/_contig.h).
+"""The builds and store paths of the contiguous kernels (relu_ufunc/_loops.h.in).
 
 Every kernel is built for each CPU level (baseline, AVX2, AVX-512), and this
 machine runs the highest it has unless told otherwise, so each test here runs
-once per level this CPU supports.  A long run is stored in one sequential
-pass, in page order in place, or in page order with streaming stores.  Every
-loop, on runs of a few groups of four pages plus a tail (long enough for a
-sequential run to prefetch), from aligned and misaligned starts, bit for bit against the reference.  The streaming
-threshold is lowered for the test, so that arrays far smaller than the cache
-take the streaming path too."""
+once per level this CPU supports.  A contiguous run stores plainly, or
+streams its stores past the cache from the size the store plan gives.  The
+plan is forced here (the private _set_stream_from), so that arrays far
+smaller than the cache take each path: every loop, on runs of many 256-byte
+pieces plus a tail, from aligned and misaligned starts, bit for bit against
+the reference.  The plan itself is checked against its own measurements."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -17,9 +21,7 @@ from conftest import assert_same_bits, call_args, loops, random_values
 
 pytestmark = pytest.mark.skipif(ru.backend != "cython", reason="the Cython loops' store paths")
 
-GROUP_BYTES = 4 * 4096                  # four pages, one turn of the page order
-# Sequential runs with this much output prefetch ahead, in 256-byte pieces.
-PREFETCHED_BYTES = 128 << 10
+RUN_BYTES = 3 * 4096                    # many 256-byte streamed pieces
 
 
 def _levels():
@@ -38,12 +40,12 @@ def cpu_level(request):
     _ufuncs._set_cpu_level(old)
 
 
-@pytest.fixture(params=["sequential", "streamed"])
+@pytest.fixture(params=["plain", "streamed"])
 def stores(request):
     from relu_ufunc import _ufuncs
-    old = _ufuncs._set_stream_threshold(1 if request.param == "streamed" else 1 << 62)
+    old = _ufuncs._set_stream_from(1 if request.param == "streamed" else None)
     yield request.param
-    _ufuncs._set_stream_threshold(old)
+    _ufuncs._set_stream_from(old)
 
 
 def expected(name, args):
@@ -61,7 +63,7 @@ def assert_into(name, args, out):
 @pytest.mark.parametrize("name, char", loops())
 def test_long_runs_every_loop(name, char, stores, rng):
     itemsize = np.dtype(char).itemsize
-    n = (PREFETCHED_BYTES + 2 * GROUP_BYTES) // itemsize + 77
+    n = RUN_BYTES // itemsize + 77
     for start in (0, 1):                             # 1: y starts off its line
         x = random_values(rng, char, n + start)[start:]
         args = call_args(name, x, rng)
@@ -74,10 +76,10 @@ def test_long_runs_every_loop(name, char, stores, rng):
 
 
 @pytest.mark.parametrize("name, char", loops())
-def test_long_runs_in_place(name, char, rng):
-    """In place, every input may be the output: page order, plain stores."""
+def test_long_runs_in_place(name, char, stores, rng):
+    """In place, every input may be the output (stores stay plain)."""
     itemsize = np.dtype(char).itemsize
-    n = 3 * GROUP_BYTES // itemsize + 5
+    n = RUN_BYTES // itemsize + 5
     x = random_values(rng, char, n)
     args = call_args(name, x, rng)
     ref = expected(name, args)
@@ -92,7 +94,7 @@ def test_long_runs_in_place(name, char, rng):
 def test_streamed_output_overlapping_input_is_not_streamed(stores):
     """A shifted view of the input as out: NumPy copies the input first, so
     the values are those of the unshifted input."""
-    x = random_values(np.random.default_rng(1), "f", 40_000)
+    x = random_values(np.random.default_rng(1), "f", 4_000)
     ref = expected("relu", (x[:-16],))
     y = x.copy()
     ru.relu(y[:-16], out=y[16:])
@@ -122,3 +124,69 @@ def test_cpu_level_setting():
         with pytest.raises(ValueError, match="levels 0 to"):
             _ufuncs._set_cpu_level(bad)
         assert _ufuncs._cpu_level() == level
+
+
+def _plan_rule(sizes):
+    """The rule _loops.h.in states, on the plan's own measurements: stream
+    from the first of two sizes in a row (or the last size) where streaming
+    was at least 5% faster; None where it never was."""
+    first, wins = None, 0
+    for nbytes, plain, streamed in sizes:
+        if streamed < 0.95 * plain:
+            wins += 1
+            first = nbytes if wins == 1 else first
+            if wins == 2:
+                break
+        else:
+            first, wins = None, 0
+    return first
+
+
+def test_store_plan_follows_its_measurements():
+    from relu_ufunc import _ufuncs
+    if not _ufuncs.HAVE_STREAM:
+        pytest.skip("this build has no streaming stores")
+    old = _ufuncs._set_stream_from(-1)           # measure again
+    try:
+        assert _ufuncs._store_plan(measure=False) == (-1, [])
+        stream_from, sizes = _ufuncs._store_plan()
+        assert sizes, "the plan measured nothing"
+        assert [s for s, _, _ in sizes] == [_ufuncs.PLAN_FROM << k for k in range(len(sizes))]
+        assert all(p > 0 and q > 0 for _, p, q in sizes)
+        assert stream_from == _plan_rule(sizes)
+        # a large call measures the plan by itself, once
+        _ufuncs._set_stream_from(-1)
+        ru.relu(np.ones(_ufuncs.PLAN_FROM // 4, np.float32))
+        assert _ufuncs._stream_from() != -1
+        # and a small one never does
+        _ufuncs._set_stream_from(-1)
+        ru.relu(np.ones(_ufuncs.PLAN_FROM // 4 - 16, np.float32))
+        assert _ufuncs._stream_from() == -1
+    finally:
+        _ufuncs._set_stream_from(old)
+
+
+def test_plan_rule():
+    mib = 1 << 20
+    assert _plan_rule([(mib, 1.0, 2.0), (2 * mib, 1.0, 0.9), (4 * mib, 1.0, 0.5)]) == 2 * mib
+    assert _plan_rule([(mib, 1.0, 0.5), (2 * mib, 1.0, 1.0), (4 * mib, 1.0, 0.9)]) == 4 * mib
+    assert _plan_rule([(mib, 1.0, 0.5), (2 * mib, 1.0, 1.0)]) is None
+    assert _plan_rule([(mib, 1.0, 0.96)]) is None
+
+
+@pytest.mark.parametrize("value, expected", [("never", None), ("123456", 123456)])
+def test_stream_from_environment(value, expected):
+    code = "from relu_ufunc import _ufuncs; print(_ufuncs._stream_from())"
+    env = dict(os.environ, RELU_UFUNC_STREAM_FROM=value, RELU_UFUNC_BACKEND="cython")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    from relu_ufunc import _ufuncs
+    assert out == str(expected if _ufuncs.HAVE_STREAM else None)
+
+
+def test_stream_from_environment_rejects_nonsense():
+    code = "import relu_ufunc"
+    env = dict(os.environ, RELU_UFUNC_STREAM_FROM="lots", RELU_UFUNC_BACKEND="cython")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "RELU_UFUNC_STREAM_FROM='lots'" in res.stderr

@@ -1,0 +1,257 @@
+/*
+ * What every generated loop of _loops.h.in shares: the CPU builds, the
+ * overlap tests, the streaming stores and the plan that decides when to use
+ * them, and the opt-in threads.  Nothing here knows a formula; those come
+ * from cuda/relu_ufunc.h.
+ */
+#ifndef RELU_LOOPS_COMMON_H
+#define RELU_LOOPS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- CPU builds ----------------------------------------------------------
+ * Every kernel is compiled once per level, and relu_level (set at import to
+ * the highest this CPU and OS support, from what the CPU reports through
+ * __builtin_cpu_supports) says which build runs:
+ *   2  AVX-512 (F, BW, CD, DQ, VL),  1  AVX2,  0  the x86-64 baseline, SSE2.
+ * This is our own dispatch rather than GCC's target_clones so that the tests
+ * can run every build on a machine that has the highest (the private
+ * _ufuncs._set_cpu_level), as NumPy's NPY_DISABLE_CPU_FEATURES lets its
+ * tests do.  Other compilers and CPUs get one portable build, level 0.     */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(RELU_NO_CLONES) && \
+    ((!defined(__clang__) && __GNUC__ >= 6) || (defined(__clang__) && __clang_major__ >= 9))
+#  define RELU_LEVELS 3
+#  define RELU_TARGET_AVX2 __attribute__((target("avx2")))
+#  define RELU_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512cd,avx512dq,avx512vl")))
+#else
+#  define RELU_LEVELS 1
+#endif
+
+/* The main loop is unrolled by four: without it GCC's loop is one vector
+ * per iteration, and in L1 the loop overhead is what costs (n = 1e3,
+ * float32, AVX2 loop 3.1x memcpy, unrolled AVX-512 1.0x, on a Xeon). */
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 8)
+#  define RELU_UNROLL _Pragma("GCC unroll 4")
+#else
+#  define RELU_UNROLL
+#endif
+
+static int relu_level = 0;
+
+static int relu_max_level(void)
+{
+#if RELU_LEVELS == 3
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 2;
+    if (__builtin_cpu_supports("avx2"))
+        return 1;
+#endif
+    return 0;
+}
+
+/* ---- which path a call may take ------------------------------------------
+ * NumPy hands an inner loop aliased operands without copying them in a few
+ * cases, and then the order of the element steps is the result:
+ *  - reduce: the output is input 0 at stride 0 (acc = f(acc, x1[i]));
+ *  - accumulate: input 0 is the output one step behind;
+ *  - exact in place (out=x): each element is read, then written.
+ * The vectorized kernels and the strided gather read many inputs before
+ * they write, so they may run only when each input is either apart from the
+ * output or exactly the output element for element (NumPy's nomemoverlap,
+ * with the stride-0 case that its IS_BINARY_REDUCE catches).  Anything
+ * else runs one element at a time, in order.                              */
+static inline void relu_extent(const char *p, ptrdiff_t stride, ptrdiff_t n, ptrdiff_t size,
+                               const char **lo, const char **hi)
+{
+    ptrdiff_t span = stride * (n - 1);
+    *lo = span < 0 ? p + span : p;
+    *hi = (span < 0 ? p : p + span) + size;
+}
+
+static inline int relu_independent(const char *a, ptrdiff_t sa, const char *y, ptrdiff_t sy,
+                                   ptrdiff_t n, ptrdiff_t size)
+{
+    const char *alo, *ahi, *ylo, *yhi;
+    if (n <= 0)
+        return 1;
+    if (a == y && sa == sy && (n == 1 || sa >= size || -sa >= size))
+        return 1;                               /* the same elements */
+    relu_extent(a, sa, n, size, &alo, &ahi);
+    relu_extent(y, sy, n, size, &ylo, &yhi);
+    return ahi <= ylo || yhi <= alo;
+}
+
+/* Elements to do one by one before y is 64-byte aligned.  Vector stores
+ * that straddle cache lines cost ~40% at n = 1e5 (float32, AVX2: 14.4 us
+ * against 10.5 us with NumPy's usual 16-byte alignment); memcpy aligns its
+ * destination for the same reason. */
+static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
+{
+    uintptr_t misalign = (uintptr_t)y & 63u;
+    ptrdiff_t head;
+    if (misalign == 0 || misalign % size != 0)
+        return 0;
+    head = (ptrdiff_t)((64u - misalign) / size);
+    return head < n ? head : n;
+}
+
+/* Strided data goes through the vectorized kernels in blocks: gather into
+ * L1 buffers, compute, scatter.  A scalar loop over the formulas would
+ * branch, and mispredict on half-negative data (about 3.5 ns per element). */
+#define RELU_GATHER 256
+
+/* ---- streaming (non-temporal) stores -------------------------------------
+ * A plain store first reads the line it writes (write-allocate), so out of
+ * cache a loop moves 3 bytes per byte written; a non-temporal store writes
+ * the line without reading it, as memcpy does for large copies.  In cache,
+ * non-temporal stores lose badly (1.8-2.2x memcpy from 1e4 to 1e6 float32
+ * on a Zen 4), so they are used only from the size that relu_stream_plan
+ * measured them to win on this machine, and only where the output overlaps
+ * no input (in place, the line was just read: a plain store is best).
+ * A kernel computes each 256-byte piece into an aligned L1 buffer with the
+ * vectorized formula, then streams the piece out, in one sequential pass.  */
+#define RELU_PIECE_BYTES 256
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(RELU_NO_STREAM)
+#  define RELU_STREAM 1
+#  include <immintrin.h>
+#  include <time.h>
+#else
+#  define RELU_STREAM 0
+#endif
+
+#if RELU_STREAM
+static inline void relu_stream_piece_baseline(void *dst, const void *src)
+{
+    __m128i *d = (__m128i *)dst;
+    const __m128i *s = (const __m128i *)src;
+    for (int k = 0; k < RELU_PIECE_BYTES / 16; k++)
+        _mm_stream_si128(d + k, _mm_load_si128(s + k));
+}
+#  if RELU_LEVELS == 3
+RELU_TARGET_AVX2 static inline void relu_stream_piece_avx2(void *dst, const void *src)
+{
+    __m256i *d = (__m256i *)dst;
+    const __m256i *s = (const __m256i *)src;
+    for (int k = 0; k < RELU_PIECE_BYTES / 32; k++)
+        _mm256_stream_si256(d + k, _mm256_load_si256(s + k));
+}
+
+RELU_TARGET_AVX512 static inline void relu_stream_piece_avx512(void *dst, const void *src)
+{
+    __m512i *d = (__m512i *)dst;
+    const __m512i *s = (const __m512i *)src;
+    for (int k = 0; k < RELU_PIECE_BYTES / 64; k++)
+        _mm512_stream_si512(d + k, _mm512_load_si512(s + k));
+}
+#  endif
+/* Order the streamed stores before anything the caller does next. */
+static inline void relu_stream_fence(void) { _mm_sfence(); }
+#endif
+
+/* ---- the store plan --------------------------------------------------------
+ * relu_stream_from: output bytes from which a contiguous run that overlaps
+ * no input streams its stores.  RELU_UNPLANNED until the first call whose
+ * output reaches RELU_PLAN_FROM, which measures it (relu_stream_plan, in
+ * _loops.h.in: plain against streaming stores of the relu float32 kernel,
+ * at doubling sizes); RELU_NEVER where streaming never won, or this build
+ * has no streaming stores.  Below RELU_PLAN_FROM the input and output fit
+ * in the caches of any x86-64 CPU, where streaming cannot win, so no call
+ * that small ever pays for the measurement.  Python may set the value
+ * instead (RELU_UFUNC_STREAM_FROM, or _ufuncs._set_stream_from in tests).  */
+#define RELU_UNPLANNED ((ptrdiff_t)-1)
+#define RELU_NEVER PTRDIFF_MAX
+#define RELU_PLAN_FROM ((ptrdiff_t)1 << 20)
+#define RELU_PLAN_TO ((ptrdiff_t)64 << 20)
+#define RELU_PLAN_SIZES 7                         /* 1, 2, 4, ..., 64 MiB */
+
+static ptrdiff_t relu_stream_from = RELU_STREAM ? RELU_UNPLANNED : RELU_NEVER;
+static int relu_planning = 0;                     /* a thread is measuring */
+
+/* What the plan measured: best seconds per pass, plain and streamed. */
+static double relu_plan_plain[RELU_PLAN_SIZES], relu_plan_streamed[RELU_PLAN_SIZES];
+static int relu_plan_done = 0;                     /* sizes measured */
+
+#if RELU_STREAM
+static ptrdiff_t relu_stream_plan(void);           /* in _loops.h.in */
+#endif
+
+static inline int relu_should_stream(ptrdiff_t bytes)
+{
+#if RELU_STREAM
+    ptrdiff_t from = __atomic_load_n(&relu_stream_from, __ATOMIC_RELAXED);
+    if (from == RELU_UNPLANNED) {
+        if (bytes < RELU_PLAN_FROM)
+            return 0;
+        from = relu_stream_plan();
+    }
+    return bytes >= from;
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
+/* Whether the output [y, y + bytes) shares no byte with the input at a. */
+static inline int relu_disjoint(const void *a, const void *y, ptrdiff_t bytes)
+{
+    const char *p = (const char *)a, *q = (const char *)y;
+    return p + bytes <= q || q + bytes <= p;
+}
+
+/* ---- opt-in threads ---------------------------------------------------------
+ * relu_ufunc.set_num_threads: a contiguous call with at least
+ * RELU_THREAD_BYTES of output per thread is split into that many chunks, on
+ * 64-byte boundaries, run by an OpenMP team.  Smaller calls, and the
+ * default of one thread, never touch OpenMP.                              */
+#define RELU_THREAD_BYTES ((ptrdiff_t)128 << 10)
+static int relu_num_threads = 1;
+
+static inline int relu_team_size(ptrdiff_t bytes)
+{
+    ptrdiff_t k = bytes / RELU_THREAD_BYTES;
+    if (relu_num_threads <= 1 || k <= 1)
+        return 1;
+    return k < relu_num_threads ? (int)k : relu_num_threads;
+}
+
+/* Start of chunk t of k, on a 64-byte boundary (every itemsize divides 64). */
+static inline ptrdiff_t relu_split(ptrdiff_t n, size_t size, int k, int t)
+{
+    ptrdiff_t per_line = (ptrdiff_t)(64 / size), lo;
+    if (t >= k)
+        return n;
+    lo = (ptrdiff_t)((double)n * t / k) / per_line * per_line;
+    return lo < n ? lo : n;
+}
+
+#ifdef _OPENMP
+#  define RELU_OMP_FOR _Pragma("omp parallel for num_threads(k) schedule(static)")
+#else
+#  define RELU_OMP_FOR
+#endif
+
+/* Run CALL (which uses lo and hi) over [0, n), on a team when it pays. */
+#define RELU_PARALLEL(n, size, CALL)                                          \
+    do {                                                                      \
+        int k = relu_team_size((n) * (ptrdiff_t)(size));                      \
+        if (k <= 1) {                                                         \
+            ptrdiff_t lo = 0, hi = (n);                                       \
+            CALL;                                                             \
+        } else {                                                              \
+            int t;                                                            \
+            RELU_OMP_FOR                                                      \
+            for (t = 0; t < k; t++) {                                         \
+                ptrdiff_t lo = relu_split((n), (size), k, t);                 \
+                ptrdiff_t hi = relu_split((n), (size), k, t + 1);             \
+                CALL;                                                         \
+            }                                                                 \
+        }                                                                     \
+    } while (0)
+
+#endif /* RELU_LOOPS_COMMON_H */
