@@ -3,16 +3,19 @@
     python -m benchmarks              # n = 1 .. 1e8, float32 and float64 (minutes)
     python -m benchmarks --quick      # n = 1 .. 1e6, under a minute
 
-relu_ufunc's relu, relu_grad and relu_backward against: the limit (a plain
-copy of the same bytes: np.copyto, or np.add of two arrays for the
-two-input relu_backward; x.copy() for a new output array), NumPy spellings (np.maximum with and without out,
+relu_ufunc's relu, relu_grad, relu_backward and leaky_relu against: the
+anchors L(n) (np.copyto, np.abs and np.negative into out=, and from n = 1e7
+a plain non-temporal copy loop in C, benchmarks/ntcopy.c) and L2(n) (np.add
+and np.multiply of two arrays), x.copy() for a new output array, np.abs on
+the same strided or in-place layout, NumPy spellings (np.maximum with and without out,
 x * (x > 0), np.clip), the seed implementations, crysx_nn's Numba njit
 versions, and PyTorch and numexpr when they are installed.  Inputs are randn,
 so half of them are negative.  Each figure is the median of several
 repeats, taken in rounds that time every implementation once, all in this
 one run.
 
-Writes benchmarks/results/cpu.json and one PNG per function (time and GB/s
+Writes benchmarks/results/cpu-<this CPU>.json, the printed tables as
+cpu-<this CPU>-table.txt, and one PNG per function (time and GB/s
 against n, log-log, one line per implementation), and prints how the
 measured ratios compare with the targets of the speed issue.
 """
@@ -67,17 +70,35 @@ def threaded(f, *args, **kwargs):
     return call
 
 
-def implementations(op, x, dy, y, scratch):
+def anchors(x, y, nt_copy):
+    """The one-input anchors of L(n): NumPy's cheapest loops on the same
+    arrays, and from n = 1e7 a plain non-temporal copy loop in C."""
+    impls = [("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
+             ("np.abs(x, out=y)", "anchor", lambda: np.abs(x, out=y)),
+             ("np.negative(x, out=y)", "anchor", lambda: np.negative(x, out=y))]
+    if nt_copy is not None and x.size >= 10**7:
+        impls.append((NT_COPY, "anchor", lambda: nt_copy(x, y)))
+    return impls
+
+
+def implementations(op, x, dy, y, scratch, nt_copy=None):
     """(label, kind, callable) for one function on these arrays.  kind is
-    'ours', 'limit' or 'other'; the first 'ours' is the headline (out=)."""
+    'ours', 'limit' (the copy each plot draws as its limit), 'anchor' (the
+    others of L(n)), 'floor' or 'other'; the first 'ours' is the headline
+    (out=)."""
     f32 = np.float32
     impls = []
+    if op in ("relu", "relu_grad", "leaky_relu"):
+        impls += anchors(x, y, nt_copy)
     if op == "relu":
+        xs, ys = x[::2], y[:(x.size + 1) // 2]          # a strided input
         impls += [
             ("relu(x, out=y)", "ours", lambda: ru.relu(x, out=y)),
             ("relu(x)", "ours", lambda: ru.relu(x)),
             ("relu(x, out=x)", "ours", lambda: ru.relu(scratch, out=scratch)),
-            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
+            ("relu(x[::2], out=z)", "ours", lambda: ru.relu(xs, out=ys)),
+            ("np.abs(x, out=x)", "anchor", lambda: np.abs(scratch, out=scratch)),
+            ("np.abs(x[::2], out=z)", "anchor", lambda: np.abs(xs, out=ys)),
             ("x.copy()", "floor", lambda: x.copy()),
             ("np.positive(x, out=y)", "floor", lambda: np.positive(x, out=y)),
             ("np.positive(x)", "floor", lambda: np.positive(x)),
@@ -96,7 +117,6 @@ def implementations(op, x, dy, y, scratch):
         impls += [
             ("relu_grad(x, out=y)", "ours", lambda: ru.relu_grad(x, out=y)),
             ("relu_grad(x)", "ours", lambda: ru.relu_grad(x)),
-            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
             ("seed: np.greater(x, 0.).astype(f32)", "other",
              lambda: np.greater(x, 0.).astype(f32)),
             ("(x > 0).astype(x.dtype)", "other", lambda: (x > 0).astype(x.dtype)),
@@ -106,7 +126,6 @@ def implementations(op, x, dy, y, scratch):
         impls += [
             ("leaky_relu(x, a, out=y)", "ours", lambda: ru.leaky_relu(x, a, out=y)),
             ("leaky_relu(x, a)", "ours", lambda: ru.leaky_relu(x, a)),
-            ("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
             ("np.where(x > 0, x, a * x)", "other", lambda: np.where(x > 0, x, a * x)),
             ("np.maximum(x, a * x)", "other", lambda: np.maximum(x, a * x)),
         ]
@@ -121,6 +140,7 @@ def implementations(op, x, dy, y, scratch):
             ("relu_backward(dy, x, out=y)", "ours", lambda: ru.relu_backward(dy, x, out=y)),
             ("relu_backward(dy, x)", "ours", lambda: ru.relu_backward(dy, x)),
             ("np.add(dy, x, out=y)", "limit", lambda: np.add(dy, x, out=y)),
+            ("np.multiply(dy, x, out=y)", "anchor", lambda: np.multiply(dy, x, out=y)),
             ("dy * (x > 0)", "other", lambda: dy * (x > 0)),
             ("seed: dy * np.greater(x, 0.).astype(f32)", "other",
              lambda: dy * np.greater(x, 0.).astype(f32)),
@@ -194,13 +214,39 @@ def have_openmp():
     return bool(HAVE_THREADS)
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
+def cpu_info():
+    """(model name, CPU family, model, flags) from /proc/cpuinfo, where it exists."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
+            for line in f:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
         pass
+    return (fields.get("model name", platform.processor() or platform.machine()),
+            fields.get("cpu family"), fields.get("model"), fields.get("flags", "").split())
+
+
+def cpu_slug():
+    """A file-name tag for this CPU: its name, family and model, and its
+    widest vector unit (VMs often show only "AMD EPYC", for Zen 3 and Zen 4
+    alike), e.g. amd-epyc-f25-m1-avx2."""
+    name, family, model, flags = cpu_info()
+    words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
+    words = [w for w in words if w not in ("r", "tm", "processor", "cpu")]
+    if family is not None:
+        words += [f"f{family}", f"m{model}"]
+    words.append("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse2")
+    return "-".join(words)
+
+
+def machine():
+    cpu, family, model, _ = cpu_info()
+    if family is not None:
+        cpu = f"{cpu} (family {family}, model {model})"
     torch = optional("torch")
     return {"cpu": cpu, "cores": os.cpu_count(), "python": sys.version.split()[0],
             "numpy": np.__version__, "relu_ufunc": ru.__version__, "backend": ru.backend,
@@ -212,6 +258,9 @@ def machine():
 
 def run(sizes, dtypes, ops, min_time, repeat):
     from tqdm import tqdm
+    from benchmarks.probe import build, nt_copier
+    probe = build() if max(sizes) >= 10**7 else None
+    nt_copy = nt_copier(probe) if probe is not None else None
     rng = np.random.default_rng(0)
     rows = []
     tasks = [(op, dt, n) for dt in dtypes for n in sizes for op in ops]
@@ -221,7 +270,7 @@ def run(sizes, dtypes, ops, min_time, repeat):
             x = rng.standard_normal(n).astype(dt)
             dy = rng.standard_normal(n).astype(dt)
             y, scratch = np.empty_like(x), x.copy()
-            impls = implementations(op, x, dy, y, scratch)
+            impls = implementations(op, x, dy, y, scratch, nt_copy)
             timed = interleaved_medians([fn for _, _, fn in impls], min_time, repeat)
             for (label, kind, _), (med, samples) in zip(impls, timed):
                 nbytes = ARRAYS_PER_ELEMENT[op] * n * np.dtype(dt).itemsize
@@ -234,55 +283,62 @@ def run(sizes, dtypes, ops, min_time, repeat):
 
 
 # The targets of the speed issue: (function, ours, against, sizes, at most,
-# floor).  The floor is a plain copy that writes the same output the same
-# way (into out=, or into a new array): no implementation that computes its
-# output can be faster, so where floor / against is over the target, the
-# target asks for less time than the copy alone takes on this machine.  For
-# relu at n <= 100, where the call is all of the time, the floor is NumPy's
-# own cheapest ufunc, np.positive, a copy through the same call path.
-COPY, NEW_COPY, ADD = "np.copyto(y, x)", "x.copy()", "np.add(dy, x, out=y)"
-SEED_GRAD = "seed: np.greater(x, 0.).astype(f32)"
+# floor).  `against` is a tuple of anchors, of which the fastest measured at
+# each size counts: L(n) for one input is the fastest of np.copyto, np.abs
+# and np.negative into out=, and from n = 1e7 a plain non-temporal copy loop
+# in C (benchmarks/ntcopy.c); L2(n) for two inputs the faster of np.add and
+# np.multiply.  The floor, where one is given, is a call that does no work
+# at all beyond NumPy's own (np.positive, NumPy's cheapest ufunc, at
+# n <= 100): where floor / against is over the target, nothing can meet it.
+NT_COPY = "nt copy (C probe)"
+L = ("np.copyto(y, x)", "np.abs(x, out=y)", "np.negative(x, out=y)", NT_COPY)
+L2 = ("np.add(dy, x, out=y)", "np.multiply(dy, x, out=y)")
+SMALL, BIG, ALL = (1, 100), (10**3, 10**8), (1, 10**8)
 TARGETS = [
-    ("relu", "relu(x, out=y)", "np.maximum(x, 0)", (1, 100), 0.45, "np.positive(x, out=y)"),
-    ("relu", "relu(x)", "np.maximum(x, 0)", (1, 100), 0.45, "np.positive(x)"),
-    ("relu_grad", "relu_grad(x, out=y)", SEED_GRAD, (1, 100), 0.45, COPY),
-    ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (1, 100), 0.3, ADD),
-    ("relu", "relu(x, out=y)", COPY, (10**3, 10**6), 1.1, None),
-    ("relu", "relu(x)", "np.maximum(x, 0)", (10**3, 10**6), 0.35, NEW_COPY),
-    ("relu_grad", "relu_grad(x, out=y)", COPY, (10**3, 10**6), 1.1, None),
-    ("relu_backward", "relu_backward(dy, x, out=y)", ADD, (10**3, 10**6), 1.1, None),
-    ("relu", "relu(x, out=y)", COPY, (10**7, 10**8), 1.1, None),
-    ("relu", "relu(x)", "np.maximum(x, 0)", (10**7, 10**8), 0.7, NEW_COPY),
-    ("relu_grad", "relu_grad(x, out=y)", SEED_GRAD, (10**7, 10**8), 0.5, COPY),
-    ("relu_backward", "relu_backward(dy, x, out=y)", "dy * (x > 0)", (10**7, 10**8), 0.5, ADD),
-    ("relu", "relu(x, out=x)", COPY, (10**3, 10**8), 1.0, None),
-    ("relu", "relu(x, out=y), 2 threads", "torch.clamp_min(t, 0, out=o)", (10**5, 10**8), 1.0, None),
+    ("relu", "relu(x, out=y)", L, BIG, 1.05, None),
+    ("relu_grad", "relu_grad(x, out=y)", L, BIG, 1.05, None),
+    ("relu_backward", "relu_backward(dy, x, out=y)", L2, BIG, 1.05, None),
+    ("relu", "relu(x, out=x)", ("np.abs(x, out=x)",), BIG, 1.0, None),
+    ("relu", "relu(x[::2], out=z)", ("np.abs(x[::2], out=z)",), BIG, 1.1, None),
+    ("leaky_relu", "leaky_relu(x, a, out=y)", ("np.abs(x, out=y)",), BIG, 1.1, None),
+    ("relu", "relu(x, out=y)", ("np.maximum(x, 0)",), SMALL, 0.45, "np.positive(x, out=y)"),
+    ("relu", "relu(x, out=y)", ("np.positive(x, out=y)",), SMALL, 1.0, None),
+    ("relu", "relu(x)", ("x.copy()",), (10**5, 10**8), 1.05, None),
+    ("relu", "relu(x, out=y), 2 threads", ("torch.clamp_min(t, 0, out=o)",), (10**5, 10**8),
+     1.0, None),
 ]
 
 
 def target_table(rows):
-    """One line per target and dtype: our worst ratio over its sizes, where
-    it falls, and the floor's ratio at that size.  "MISS, floor" says the
-    copy alone was over the target there."""
+    """One line per target and dtype: our worst ratio over its sizes against
+    the fastest of its anchors at each size, where it falls, which anchor
+    that was, and the floor's ratio there.  "MISS, floor" says the floor
+    alone was over the target there."""
     index = {(r["op"], r["dtype"], r["impl"], r["n"]): r["seconds"] for r in rows}
     dtypes = sorted({r["dtype"] for r in rows})
-    lines = [f"{'function':<14} {'ours':<28} {'against':<36} {'n':<12} {'dtype':<8} "
+    lines = [f"{'function':<14} {'ours':<28} {'against':<30} {'n':<12} {'dtype':<8} "
              f"{'target':>7} {'worst':>7} {'at n':>6} {'floor':>6}  "]
-    for op, ours, ref, (lo, hi), limit, floor in TARGETS:
+    for op, ours, against, (lo, hi), limit, floor in TARGETS:
         for dt in dtypes:
-            ratios = [(index[(op, dt, ours, n)] / index[(op, dt, ref, n)], n)
-                      for (o, d, i, n) in index if (o, d, i) == (op, dt, ours) and lo <= n <= hi
-                      and (op, dt, ref, n) in index]
+            ratios = []
+            for (o, d, i, n) in index:
+                if (o, d, i) != (op, dt, ours) or not lo <= n <= hi:
+                    continue
+                have = [(index[(op, dt, a, n)], a) for a in against if (op, dt, a, n) in index]
+                if have:
+                    best, name = min(have)
+                    ratios.append((index[(op, dt, ours, n)] / best, n, name, best))
             if not ratios:
                 continue
-            worst, at = max(ratios)
-            base = index.get((op, dt, floor, at))
-            floor_ratio = base / index[(op, dt, ref, at)] if base else None
+            worst, at, name, best = max(ratios)
+            base = index.get((op, dt, floor, at)) if floor else None
+            floor_ratio = base / best if base else None
             verdict = ("ok" if worst <= limit else
                        "MISS, floor" if floor_ratio and floor_ratio > limit else "MISS")
             shown = f"{floor_ratio:>6.2f}" if floor_ratio else f"{'-':>6}"
-            lines.append(f"{op:<14} {ours:<28} {ref:<36} {f'{lo:.0e}..{hi:.0e}':<12} {dt:<8} "
-                         f"{'<=' + str(limit):>7} {worst:>7.2f} {at:>6.0e} {shown}  {verdict}")
+            label = name if len(against) == 1 else ("L(n)=" if against is L else "L2(n)=") + name
+            lines.append(f"{op:<14} {ours:<28} {label[:30]:<30} {f'{lo:.0e}..{hi:.0e}':<12} "
+                         f"{dt:<8} {'<=' + str(limit):>7} {worst:>7.2f} {at:>6.0e} {shown}  {verdict}")
     return "\n".join(lines)
 
 
@@ -335,7 +391,7 @@ def plot(rows, info, path_for):
                              for r in sel if r["impl"] == impl)
                 kind = pts[0][3]
                 style = {"ours": dict(lw=2.5), "limit": dict(lw=2, ls="--", color="black"),
-                         "floor": dict(lw=1.5, ls=":")}.get(
+                         "anchor": dict(lw=1.2, ls="--"), "floor": dict(lw=1.5, ls=":")}.get(
                     kind, dict(lw=1, alpha=0.8))
                 ns = [p[0] for p in pts]
                 axes[0][col].plot(ns, [p[1] for p in pts], marker=".", label=impl, **style)
@@ -375,13 +431,15 @@ def main(argv=None):
     print(f"machine: {info}")
     rows = run(sizes, args.dtypes, args.ops, min_time, repeat)
     os.makedirs(args.out, exist_ok=True)
-    tag = "cpu-quick" if args.quick else "cpu"
+    tag = f"cpu-{cpu_slug()}" + ("-quick" if args.quick else "")
     with open(os.path.join(args.out, f"{tag}.json"), "w") as f:
         json.dump({"machine": info, "quick": args.quick, "results": rows}, f, indent=1)
     paths = plot(rows, info, lambda op: os.path.join(args.out, f"{tag}-{op}.png"))
-    print(ratio_table(rows))
-    print("\ntargets (worst ratio over the sizes measured):")
-    print(target_table(rows))
+    report = (f"machine: {info}\n{ratio_table(rows)}\n\ntargets (worst ratio over the "
+              f"sizes measured):\n{target_table(rows)}")
+    print(report)
+    with open(os.path.join(args.out, f"{tag}-table.txt"), "w") as f:
+        f.write(report + "\n")
     print(f"\nwrote {os.path.join(args.out, tag + '.json')} and {', '.join(paths)}")
 
 

@@ -10,12 +10,15 @@ def test_suite_runs_and_writes_json_and_plots(tmp_path):
     from benchmarks.run import main
     main(["--quick", "--sizes", "10", "1000", "--ops", "relu", "relu_backward",
           "--dtypes", "float32", "--out", str(tmp_path)])
-    data = json.loads((tmp_path / "cpu-quick.json").read_text())
+    from benchmarks.run import cpu_slug
+    tag = f"cpu-{cpu_slug()}-quick"
+    data = json.loads((tmp_path / f"{tag}.json").read_text())
     impls = {r["impl"] for r in data["results"]}
     assert {"relu(x, out=y)", "np.copyto(y, x)", "np.maximum(x, 0)",
             "relu_backward(dy, x, out=y)", "np.add(dy, x, out=y)"} <= impls
     assert all(r["seconds"] > 0 for r in data["results"])
-    assert (tmp_path / "cpu-quick-relu.png").stat().st_size > 1000
+    assert (tmp_path / f"{tag}-relu.png").stat().st_size > 1000
+    assert "targets" in (tmp_path / f"{tag}-table.txt").read_text()
 
 
 def _rows(times, op="relu", n=10, dtype="float32"):
@@ -38,6 +41,25 @@ def test_target_table_says_when_the_copy_alone_misses():
     assert line({**base, "relu(x, out=y)": 0.60, "np.positive(x, out=y)": 0.30}).endswith("MISS")
     miss = line({**base, "relu(x, out=y)": 0.60, "np.positive(x, out=y)": 0.50})
     assert miss.endswith("MISS, floor") and " 0.50 " in miss and " 0.60 " in miss
+
+
+def test_target_table_takes_the_fastest_anchor_at_each_size():
+    """L(n) is the fastest of np.copyto, np.abs and np.negative (and the C
+    probe) at that n, named in the line."""
+    from benchmarks.run import target_table
+
+    def line(times, n):
+        table = target_table(_rows(times, n=n)).splitlines()
+        return next(s for s in table if s.startswith("relu ") and "relu(x, out=y) " in s
+                    and "L(n)=" in s)
+
+    times = {"np.copyto(y, x)": 1.0, "np.abs(x, out=y)": 0.8, "np.negative(x, out=y)": 0.9}
+    ok = line({**times, "relu(x, out=y)": 0.82}, 1000)
+    assert ok.endswith("ok") and "L(n)=np.abs(x, out=y)" in ok and " 1.02 " in ok
+    assert line({**times, "relu(x, out=y)": 0.9}, 1000).endswith("MISS")     # 1.125 x abs
+    big = {**times, "nt copy (C probe)": 0.5, "relu(x, out=y)": 0.6}
+    miss = line(big, 10**7)
+    assert miss.endswith("MISS") and "C probe" in miss and " 1.20 " in miss
 
 
 def test_threaded_calls_are_timed_with_threads_set():
