@@ -102,41 +102,23 @@ def cuda_kernel(name, dtype, masked):
             f"  if (i < size) {{ {loads} {C_TYPES[t]} &{n} = {n}_[i]; {operation}; }}\n}}\n")
 
 
-# CuPy's raw CArray, as much of it as the vector kernels use.
-RAW_ARRAY = """
-template <typename T> struct Raw {
-  T *p; long long n;
-  __device__ T &operator[](long long j) { return p[j]; }
-  __device__ long long size() const { return n; }
-};
-"""
-
-
-def cuda_vector_kernel(name, dtype, scalar_inputs):
-    """The vector kernel's body inside a kernel shaped as CuPy wraps it."""
-    in_params, _, operation, kname = _cuda_plan.vector_kernel_spec(name, dtype, scalar_inputs)
-    params = [p.split() for p in in_params.split(", ")]
-    args = ", ".join(f"T {p[1]}" if len(p) == 2 else f"Raw<T> {p[2]}" for p in params)
-    ctype = C_TYPES[_cuda_plan.storage_dtype(dtype).name]
-    return (f"namespace {kname} {{ typedef {ctype} T;\n"
-            f"__global__ void k({args}, Raw<T> y, long long size) {{\n"
-            f"  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n"
-            f"  if (i < size) {{\n{operation}\n}}\n}} }}\n")
-
-
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
 def test_kernels_compile_with_nvcc(tmp_path):
-    src = ['#include "relu_ufunc.h"', _cuda_plan.VECTOR_PREAMBLE, RAW_ARRAY]
+    """Every element kernel (in a wrapper shaped as CuPy's), and every raw
+    kernel module as relu_ufunc.cuda hands it to cupy.RawKernel."""
+    src = ['#include "relu_ufunc.h"']
     for name, chars in _cuda_plan.GPU_CHARS.items():
-        nin = _cuda_plan.UFUNCS[name][0]
         for c in dict.fromkeys(np.dtype(c).name for c in chars):   # one per dtype
             for masked in (False, True):
                 src.append(cuda_kernel(name, np.dtype(c), masked))
-            for scalar_inputs in dict.fromkeys([(False,) * nin, (False, True)[:nin]]):
-                src.append(cuda_vector_kernel(name, np.dtype(c), scalar_inputs))
-    path = tmp_path / "kernels.cu"
-    path.write_text("\n".join(src))
-    # -ftz=true, as CuPy compiles every kernel
-    res = subprocess.run([NVCC, "-c", "-ftz=true", "-I", HEADER_DIR, str(path), "-o",
-                          str(tmp_path / "kernels.o")], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    sources = {"elements": "\n".join(src)}
+    header = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
+    for d in dict.fromkeys(d for name in _cuda_plan.UFUNCS for d in _cuda_plan.gpu_dtypes(name)):
+        sources[d.name] = _cuda_plan.raw_module_source(d, header)
+    for label, text in sources.items():
+        path = tmp_path / f"{label}.cu"
+        path.write_text(text)
+        # -ftz=true, as CuPy compiles every kernel
+        res = subprocess.run([NVCC, "-c", "-ftz=true", "-I", HEADER_DIR, str(path), "-o",
+                              str(tmp_path / f"{label}.o")], capture_output=True, text=True)
+        assert res.returncode == 0, (label, res.stderr)
