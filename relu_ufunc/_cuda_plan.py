@@ -375,3 +375,27 @@ def make_torch_fast(nin, torch, arrays, scalars):
             kernel(((n + per_block - 1) // per_block,), block, (*args, y.data_ptr(), n))
         return y
     return fast
+
+
+# ---- the header's public functions ------------------------------------------
+# Stable: user kernels may call these (README, "Fused kernels").  Each takes
+# and returns the C type of its suffix (FORMULA_C_TYPES: f16 is the IEEE
+# binary16 bits in an unsigned short); "ld" exists in host code only.
+PUBLIC_FUNCTIONS = {
+    "relu": ("x",), "relu_grad": ("x",), "relu_backward": ("dy", "x"),
+    "leaky_relu": ("x", "alpha"), "leaky_relu_grad": ("x", "alpha"),
+}
+PUBLIC_SUFFIXES = {
+    "relu": ("i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f16", "f32", "f64", "ld"),
+    "leaky_relu": ("f16", "f32", "f64", "ld"),
+}
+PUBLIC_SUFFIXES["relu_grad"] = PUBLIC_SUFFIXES["relu_backward"] = PUBLIC_SUFFIXES["relu"]
+PUBLIC_SUFFIXES["leaky_relu_grad"] = PUBLIC_SUFFIXES["leaky_relu"]
+
+
+def public_header_functions(device=False):
+    """[(C name, argument names, C type)] of the header's public API; with
+    device=True, those a CUDA kernel can call (no long double)."""
+    return [(f"{name}_{sfx}", args, FORMULA_C_TYPES[sfx])
+            for name, args in PUBLIC_FUNCTIONS.items()
+            for sfx in PUBLIC_SUFFIXES[name] if not (device and sfx == "ld")]

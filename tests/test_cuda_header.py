@@ -122,3 +122,45 @@ def test_kernels_compile_with_nvcc(tmp_path):
         res = subprocess.run([NVCC, "-c", "-ftz=true", "-I", HEADER_DIR, str(path), "-o",
                               str(tmp_path / f"{label}.o")], capture_output=True, text=True)
         assert res.returncode == 0, (label, res.stderr)
+
+
+# ---- the public API: a stable, documented list --------------------------------
+
+def documented_api(text, prefix):
+    """{function: (argument names, suffixes)} from lines such as
+    'T relu_backward_S(T dy, T x)   S: i8 u8 ...' in `text`."""
+    import re
+    api = {}
+    for m in re.finditer(prefix + r"T (\w+)_S\(([^)]*)\)\s*(?:\|\s*)?S?:?\s*([\w ]+?)\s*(?:\||$)",
+                         text, re.M):
+        args = tuple(a.split()[-1] for a in m.group(2).split(","))
+        api[m.group(1)] = (args, tuple(m.group(3).split()))
+    return api
+
+
+def test_header_documents_exactly_the_public_functions():
+    text = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
+    api = documented_api(text.split("PUBLIC API")[1].split("*/")[0], r"^ \*\s+")
+    assert api == {name: (args, _cuda_plan.PUBLIC_SUFFIXES[name])
+                   for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items()}
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_public_functions_have_the_documented_signatures(tmp_path, lang):
+    """Each public function assigned to a pointer of its documented type: a
+    missing function or another signature fails the -Werror compile."""
+    lines = ['#include "relu_ufunc.h"', "int main(void) {", "int ok = 1;"]
+    for k, (cname, args, ctype) in enumerate(_cuda_plan.public_header_functions()):
+        params = ", ".join([ctype] * len(args))
+        lines.append(f"{ctype} (*f{k})({params}) = {cname}; ok &= f{k} != 0;")
+    lines += ["return ok ? 0 : 1; }"]
+    path = tmp_path / ("api.c" if lang == "c" else "api.cpp")
+    path.write_text("\n".join(lines))
+    compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    std = ["-std=c99"] if lang == "c" else []
+    subprocess.run([compiler, *std, "-O2", "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
+                    "-o", str(tmp_path / "api")], check=True)
+    subprocess.run([str(tmp_path / "api")], check=True)

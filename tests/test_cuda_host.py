@@ -459,3 +459,19 @@ def test_user_fused_kernel_compiles_with_the_header_on_the_include_path():
         '  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n'
         '  if (i < n) y[i] = relu_f32(x[i] + b[i % cols]);\n}\n')
     assert ".entry bias_relu(" in compile_(src, ["-I" + relu_ufunc.get_include()])
+
+
+def test_public_functions_are_device_functions_of_the_documented_types():
+    """Every public function but the long double ones, called from a kernel
+    with arguments of exactly its documented type, compiles under NVRTC."""
+    import relu_ufunc
+    compile_ = nvrtc()
+    body = []
+    for k, (cname, args, ctype) in enumerate(_cuda_plan.public_header_functions(device=True)):
+        call = f"{cname}({', '.join(['(' + ctype + ')v'] * len(args))})"
+        body.append(f"  {{ {ctype} r = {call}; out[{k}] = (double)r; }}")
+    src = ('#include "relu_ufunc.h"\n'
+           'extern "C" __global__ void api(double *out, int v) {\n' + "\n".join(body) + "\n}\n")
+    ptx = compile_(src, ["-I" + relu_ufunc.get_include()])
+    assert ".entry api(" in ptx
+    assert len(_cuda_plan.public_header_functions(device=True)) == 3 * 11 + 2 * 3
