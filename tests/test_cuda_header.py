@@ -145,6 +145,14 @@ def test_header_documents_exactly_the_public_functions():
                    for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items()}
 
 
+def test_readme_lists_the_public_functions():
+    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items():
+        sig = f"{name}_S({', '.join('T ' + a for a in args)})"
+        assert sig in readme, sig
+        assert " ".join(_cuda_plan.PUBLIC_SUFFIXES[name]) in readme, name
+
+
 @pytest.mark.skipif(CC is None, reason="no C compiler")
 @pytest.mark.parametrize("lang", ["c", "c++"])
 def test_public_functions_have_the_documented_signatures(tmp_path, lang):
