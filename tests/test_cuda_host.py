@@ -13,7 +13,7 @@ import types
 import numpy as np
 import pytest
 
-from relu_ufunc import _cuda_plan
+from relu_ufunc import _cuda_plan, _reference
 from relu_ufunc._spec import UFUNCS
 
 F4, F2, F8, I1 = (np.dtype(c) for c in ("float32", "float16", "float64", "int8"))
@@ -475,3 +475,130 @@ def test_public_functions_are_device_functions_of_the_documented_types():
     ptx = compile_(src, ["-I" + relu_ufunc.get_include()])
     assert ".entry api(" in ptx
     assert len(_cuda_plan.public_header_functions(device=True)) == 3 * 11 + 2 * 3
+
+
+# ---- the raw kernels' indexing, run on the host ------------------------------------
+# Each kernel is plain CUDA C++.  Compiled as host C++ with blockIdx and
+# friends as globals, and launched by running every (block, thread) in turn,
+# it runs its own vector, tail, alignment and grid-stride logic on the CPU.
+# That is a faithful emulation because no thread reads what another writes.
+# The formulas take the header's host branch here, the one the CPU ufuncs
+# use; their device branch is what the GPU tests check.
+
+EMULATION = """
+#include <stddef.h>
+struct relu_dim3 { unsigned int x, y, z; };
+static relu_dim3 blockIdx, blockDim, gridDim, threadIdx;
+#define __global__
+#define __align__(n) alignas(n)
+"""
+
+CTYPES = {"signed char": "c_byte", "unsigned char": "c_ubyte", "short": "c_short",
+          "unsigned short": "c_ushort", "int": "c_int", "unsigned int": "c_uint",
+          "long long": "c_longlong", "unsigned long long": "c_ulonglong",
+          "float": "c_float", "double": "c_double"}
+
+
+def _kernels():
+    return [(name, d, form) for name, (nin, _) in UFUNCS.items()
+            for d in _cuda_plan.gpu_dtypes(name) for form in _cuda_plan.FORMS[nin]]
+
+
+@pytest.fixture(scope="module")
+def host_kernels(tmp_path_factory):
+    import ctypes
+    import os
+    import shutil
+    import relu_ufunc
+    from relu_ufunc._spec import ARG_NAMES, FORMULA_C_TYPES
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    header = open(os.path.join(relu_ufunc.get_include(), "relu_ufunc.h")).read()
+    src = [EMULATION, header, _cuda_plan.VECTOR_PREAMBLE]
+    for name, d, form in _kernels():
+        kname = _cuda_plan.raw_kernel_name(name, d, form)
+        ctype = FORMULA_C_TYPES[_cuda_plan.suffix(d.char)]
+        params = [(f"const {ctype} *" if f == "a" else f"{ctype} ") + a
+                  for a, f in zip(ARG_NAMES[name], form)]
+        names = list(ARG_NAMES[name])
+        src.append(_cuda_plan.raw_kernel_source(name, d, form))
+        src.append(
+            f'extern "C" void drive_{kname}({", ".join(params)}, {ctype} *y, long long n, '
+            f"unsigned int grid) {{\n"
+            f"  gridDim.x = grid; blockDim.x = {_cuda_plan.BLOCK};\n"
+            f"  for (unsigned int b = 0; b < grid; ++b)\n"
+            f"    for (unsigned int t = 0; t < {_cuda_plan.BLOCK}; ++t) {{\n"
+            f"      blockIdx.x = b; threadIdx.x = t;\n"
+            f"      {kname}({', '.join(names)}, y, n);\n"
+            f"    }}\n}}\n")
+    tmp = tmp_path_factory.mktemp("raw")
+    (tmp / "raw.cpp").write_text("\n".join(src))
+    subprocess.run([cxx, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
+                    "-Wno-unknown-pragmas",
+                    str(tmp / "raw.cpp"), "-o", str(tmp / "raw.so")], check=True)
+    lib = ctypes.CDLL(str(tmp / "raw.so"))
+    drivers = {}
+    for name, d, form in _kernels():
+        ctype = getattr(ctypes, CTYPES[FORMULA_C_TYPES[_cuda_plan.suffix(d.char)]])
+        fn = getattr(lib, "drive_" + _cuda_plan.raw_kernel_name(name, d, form))
+        fn.argtypes = ([ctypes.c_void_p if f == "a" else ctype for f in form]
+                       + [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint])
+        fn.restype = None
+        drivers[name, d, form] = fn
+    return drivers
+
+
+def _aligned(n, dtype, offset):
+    """n elements of dtype starting `offset` elements past a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    raw = np.zeros((n + offset) * dtype.itemsize + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset * dtype.itemsize
+    return raw[start:start + n * dtype.itemsize].view(dtype)
+
+
+def test_raw_kernels_index_every_element_once(host_kernels):
+    """Every kernel, aligned (vectors and a tail) and misaligned (element by
+    element), with the grid the fast path launches and with a single block
+    (the grid-stride loops), in place too: the CPU ufunc's bits."""
+    import relu_ufunc as ru
+    from conftest import random_values
+    rng = np.random.default_rng(2)
+    for (name, d, form), drive in host_kernels.items():
+        w = _cuda_plan.vector_width(d)
+        storage = _cuda_plan.storage_dtype(d)
+        for n in sorted({0, 1, w - 1, w, w + 1, 3 * w + 5, 1000, 128 * w + 3}):
+            for offset in (0, 1):
+                values = [random_values(rng, d, n) for _ in form]
+                ins = []
+                for f, v in zip(form, values):
+                    if f == "a":
+                        a = _aligned(n, d, offset)
+                        a[...] = v
+                        ins.append(a)
+                    else:
+                        ins.append(v[:1].copy() if n else np.zeros(1, d))
+                host_args = [a if f == "a" else a[0] for a, f in zip(ins, form)]
+                with np.errstate(all="ignore"):
+                    expected = getattr(ru, name)(*host_args)
+                    expected = np.broadcast_to(expected, (n,))
+                for grid in {_cuda_plan.launch_grid(max(n, 1), d)[0], 1}:
+                    guarded = _aligned(n + 2 * w, d, offset)       # n, then a guard band
+                    guarded.view(np.uint8)[...] = 0xA5
+                    y = guarded[:n]
+                    args = [a.view(storage).ctypes.data if f == "a" else
+                            a.view(storage)[0].item() for a, f in zip(ins, form)]
+                    drive(*args, y.ctypes.data, n, grid)
+                    assert _reference.same_bits(y, np.ascontiguousarray(expected)), \
+                        (name, d, form, n, offset, grid)
+                    assert (guarded[n:].view(np.uint8) == 0xA5).all(), \
+                        (name, d, form, n, offset, grid, "wrote past the end")
+                if form[0] == "a" and n:                              # in place on x
+                    x = _aligned(n, d, offset)
+                    x[...] = ins[0]
+                    args = [x.view(storage).ctypes.data] + [
+                        a.view(storage).ctypes.data if f == "a" else a.view(storage)[0].item()
+                        for a, f in zip(ins[1:], form[1:])]
+                    drive(*args, x.ctypes.data, n, _cuda_plan.launch_grid(n, d)[0])
+                    assert _reference.same_bits(x, np.ascontiguousarray(expected)), \
+                        (name, d, form, n, offset, "in place")
