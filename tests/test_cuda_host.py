@@ -602,3 +602,51 @@ def test_raw_kernels_index_every_element_once(host_kernels):
                     drive(*args, x.ctypes.data, n, _cuda_plan.launch_grid(n, d)[0])
                     assert _reference.same_bits(x, np.ascontiguousarray(expected)), \
                         (name, d, form, n, offset, "in place")
+
+
+WIRING = r"""
+import numpy as np, cupy
+from cupy.cuda import memory
+cupy.cuda.runtime.getDevice = lambda: 0          # no device here: say it is device 0
+import relu_ufunc.cuda as rc
+
+calls = []
+class Recorder:
+    def __init__(self, label):
+        self.label = label
+    def __call__(self, grid, block, args):
+        calls.append((self.label, grid, block, args))
+for name, tables in rc._FAST_TABLES.items():
+    for table in tables:
+        for d, entry in list(table.items()):
+            table[d] = (Recorder((name, d.name)),) + entry[1:]
+general = []
+rc._general = lambda *a: general.append(a[0]) or "general"
+
+def array(n, dtype, offset):
+    mem = memory.UnownedMemory(0x7f0000000000 + offset, n * np.dtype(dtype).itemsize, None, 0)
+    return cupy.ndarray((n,), dtype, memptr=memory.MemoryPointer(mem, 0))
+
+x, dy, y = (array(1000, np.float32, k << 16) for k in range(3))
+assert rc.relu(x, out=y) is y and rc.relu(x, y) is y
+assert rc.relu_backward(dy, x, out=x) is x
+assert rc.leaky_relu(x, 0.1, out=y) is y
+assert [c[0] for c in calls] == [("relu", "float32")] * 2 + [("relu_backward", "float32"),
+                                                          ("leaky_relu", "float32")]
+assert calls[2][3][:3] == (dy, x, x) and calls[2][3][3] == 1000 and calls[0][1] == (2,)
+assert rc.relu(x[::2], out=array(500, np.float32, 5 << 16)) == "general"
+assert rc.relu(x, out=y, where=True) is y and rc.relu(x, out=y, dtype=None) is y
+assert rc.relu(x, out=y, where=x) == "general" and rc.relu(x, dtype="f8") == "general"
+assert rc.relu(x[1:], out=y[:-1]) is not None and rc.relu(x[:-1], out=x[1:]) == "general"
+assert general == ["relu"] * 4 and len(calls) == 7
+print("ok")
+"""
+
+
+def test_the_five_functions_call_the_fast_path_then_the_general_one():
+    """The public functions, wired as shipped, on real cupy arrays over
+    made-up memory: the fast path's kernels (recorders here) for the common
+    calls, relu_ufunc.cuda._general for the rest."""
+    pytest.importorskip("cupy")
+    res = subprocess.run([sys.executable, "-c", WIRING], capture_output=True, text=True)
+    assert res.stdout.split() == ["ok"], res.stderr
