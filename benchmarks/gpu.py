@@ -439,9 +439,9 @@ def write(data, out, tag):
 def try_plot(data, out, tag):
     try:
         print("wrote", plot(data, os.path.join(out, tag + ".png")))
-    except ImportError as e:
-        print(f"no plot ({e}): python -m benchmarks.gpu --from-json on a machine with "
-              f"matplotlib draws it from the JSON")
+    except Exception as e:           # no matplotlib, say: the JSON and table are written
+        print(f"no plot ({e!r}): python -m benchmarks.gpu --from-json {tag}.json draws it "
+              f"from the JSON on a machine with matplotlib")
 
 
 def main(argv=None):
