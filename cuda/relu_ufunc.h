@@ -2,8 +2,32 @@
  * relu_ufunc.h -- the one definition of every relu_ufunc formula.
  *
  * Valid C99, C++ and CUDA.  The Cython ufunc loops (relu_ufunc/_ufuncs.pyx.in)
- * and the CuPy kernels (cuda/__init__.py) both include this file, so the value
- * table in SPEC.md is written down exactly once, here.
+ * and the CuPy kernels (relu_ufunc/cuda/__init__.py) both include this file,
+ * so the value table in SPEC.md is written down exactly once, here.
+ * relu_ufunc.get_include() is the folder that holds it.
+ *
+ * PUBLIC API.  The functions listed here, and only these, are public: other
+ * code may call them, for instance a cupy.ElementwiseKernel that fuses a bias
+ * add with the activation (README, "Fused kernels").  They keep their names,
+ * argument types and values (SPEC.md's table, bit for bit) from one release
+ * to the next.  Everything else in this file (the RELU_* macros, relu_sbits_*,
+ * relu_f16_to_f32 and the other helpers) is internal and may change.
+ *
+ *   T relu_S(T x)                       S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
+ *   T relu_grad_S(T x)                  S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
+ *   T relu_backward_S(T dy, T x)        S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
+ *   T leaky_relu_S(T x, T alpha)        S: f16 f32 f64 ld
+ *   T leaky_relu_grad_S(T x, T alpha)   S: f16 f32 f64 ld
+ *
+ * T by suffix S: i8 signed char, u8 unsigned char, i16 short, u16 unsigned
+ * short, i32 int, u32 unsigned int, i64 long long, u64 unsigned long long,
+ * f16 unsigned short (the IEEE binary16 bits: in CuPy, a float16 array's
+ * .view(cupy.uint16)), f32 float, f64 double, ld long double (host code
+ * only: CUDA has none).  They are static inline functions in C and C++, and
+ * static __device__ __forceinline__ ones under nvcc and NVRTC, so a CUDA
+ * kernel calls them and host code calls them, each in its own compile.
+ * Under CuPy's -ftz=true the values stay exact: f32 leaky_relu multiplies in
+ * float64 on the device (see RELU_F32_MUL), the rest only select.
  *
  * Every formula is written once, in RELU_DEFINE_FORMULAS and
  * RELU_DEFINE_LEAKY, in terms of three per-type pieces:

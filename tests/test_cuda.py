@@ -262,30 +262,315 @@ def test_gpu_bad_input_gets_numpy_errors_and_modifies_nothing():
 
 
 def test_gpu_kernels_compile_once_per_dtype():
+    """The element kernel once per (function, dtype, where); the contiguous
+    kernels once per dtype: every function's kernels share one module."""
     cp, rc = _gpu()
     rc._kernel.cache_clear()
-    rc._vector_kernel.cache_clear()
     for _ in range(3):
-        rc.relu(cp.ones(5, cp.float32))              # vector kernel
+        rc.relu(cp.ones(5, cp.float32))              # contiguous: raw kernel
         rc.relu(cp.ones(5, cp.float64))
-        rc.relu(cp.ones(9, cp.float32)[1:])          # misaligned: element kernel
+        rc.relu(cp.ones(9, cp.float32)[1:])          # misaligned: raw kernel, element loop
+        rc.relu(cp.ones(9, cp.float32)[::2])         # strided: element kernel
+        rc.relu_backward(cp.ones(5, cp.float32), cp.ones(5, cp.float32))
     assert rc._kernel.cache_info().currsize == 1
-    assert rc._vector_kernel.cache_info().currsize == 2
+    f32 = np.dtype(np.float32)
+    relu, back = rc._raw_kernel("relu", f32, "a"), rc._raw_kernel("relu_backward", f32, "aa")
+    assert relu.kernel is relu.kernel                # compiled once, then cached
+    assert relu.kernel.module is back.kernel.module  # one module per dtype
+    assert relu.kernel.module is not rc._raw_kernel("relu", np.dtype(np.float64), "a").kernel.module
 
 
-def test_gpu_torch_tensors_without_copy():
+def _torch():
     cp, rc = _gpu()
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")
+    return cp, rc, torch
+
+
+def _host(t):
+    return t.detach().cpu().numpy()
+
+
+def test_gpu_torch_tensors_without_copy():
+    cp, rc, torch = _torch()
     for dtype in (torch.float16, torch.float32, torch.float64):
         t = torch.tensor([-1.0, 2.0, -0.0, float("nan")], device="cuda", dtype=dtype)
         got = rc.relu(t)
-        assert got.dtype == np.dtype(str(dtype).split(".")[1])
+        assert isinstance(got, torch.Tensor) and got.dtype == dtype and got.device == t.device
+        assert got.data_ptr() != t.data_ptr()
         rc.relu(t, out=t)                        # writes the tensor's own memory
-        r = t.cpu().numpy()
+        r = _host(t)
         assert r[:3].tolist() == [0.0, 2.0, 0.0] and np.isnan(r[3]) and not np.signbit(r[2])
-        assert _reference.same_bits(cp.asnumpy(got), r)
+        assert _reference.same_bits(_host(got), r)
+
+
+def test_gpu_torch_tensors_every_function_and_path():
+    """Bit for bit against the CPU ufuncs: the fast path (contiguous), the
+    general one (strided, broadcast, where=), out= a tensor, alpha a float,
+    and torch and CuPy arrays mixed."""
+    cp, rc, torch = _torch()
+    rng = np.random.default_rng(17)
+    for name in _cuda_plan.GPU_CHARS:
+        for char in _chars(name):
+            if char in "HILQ":           # torch's uint16/32/64 lack most kernels
+                continue
+            host = _args(name, rng, char, 1001)
+            dev = [torch.as_tensor(a).cuda() for a in host]
+            with np.errstate(all="ignore"):
+                expected = getattr(ru, name)(*host)
+                strided = getattr(ru, name)(*[a[::2] for a in host])
+            got = getattr(rc, name)(*dev)
+            assert isinstance(got, torch.Tensor), (name, char)
+            assert _reference.same_bits(_host(got), expected), (name, char)
+            out = torch.empty_like(dev[0])
+            assert getattr(rc, name)(*dev, out=out) is out
+            assert _reference.same_bits(_host(out), expected), (name, char)
+            got = getattr(rc, name)(*[a[::2] for a in dev])
+            assert isinstance(got, torch.Tensor) and got.is_contiguous()
+            assert _reference.same_bits(_host(got), strided), (name, char)
+            if len(dev) == 2:
+                mixed = getattr(rc, name)(cp.asarray(host[0]), dev[1])
+                assert isinstance(mixed, torch.Tensor)
+                assert _reference.same_bits(_host(mixed), expected), (name, char)
+    t = torch.tensor([-2.0, 3.0], device="cuda")
+    assert _host(rc.leaky_relu(t, 0.5)).tolist() == [-1.0, 3.0]
+    o = torch.full((2, 2), 7.0, device="cuda")
+    rc.relu_backward(torch.ones(2, 1, device="cuda"), torch.tensor([-1.0, 1.0], device="cuda"),
+                     out=o, where=torch.tensor([True, False], device="cuda"))
+    assert _host(o).tolist() == [[0.0, 7.0], [0.0, 7.0]]
+
+
+def test_gpu_torch_runs_on_torchs_current_stream_without_a_sync():
+    """On a side stream the GPU sleeps, then a copy fills t.  A kernel on any
+    other stream would read t before the copy (the sentinel 7.0); on torch's
+    current stream it reads the copy.  And each call returns while the sleep
+    still runs: no host synchronization."""
+    cp, rc, torch = _torch()
+    sleep = getattr(torch.cuda, "_sleep", None)
+    if sleep is None:
+        pytest.skip("torch.cuda._sleep is gone")
+    h = random_values(np.random.default_rng(4), "f", 4099)
+    src = torch.tensor(h, device="cuda")
+    side = torch.cuda.Stream()
+    cases = {"fast": (lambda t: rc.relu(t), ru.relu(h)),
+             "fast, out=": (lambda t: rc.relu(t, out=torch.empty_like(t)), ru.relu(h)),
+             "general (strided)": (lambda t: rc.relu(t[::2]), ru.relu(h[::2])),
+             "two inputs": (lambda t: rc.relu_backward(t, t), ru.relu_backward(h, h))}
+    for why, (call, want) in cases.items():
+        t = torch.full_like(src, 7.0)
+        with torch.cuda.stream(side):
+            call(t)                    # compile; torch caches blocks for this stream
+        torch.cuda.synchronize()
+        with torch.cuda.stream(side):
+            sleep(5 * 10**8)           # a few hundred ms of GPU time
+            t.copy_(src)
+            got = call(t)
+            assert not side.query(), f"{why}: the call waited for the GPU"
+        side.synchronize()
+        assert _reference.same_bits(_host(got), want), why
+
+
+def test_gpu_torch_tensors_that_require_grad_are_refused():
+    cp, rc, torch = _torch()
+    t = torch.tensor([-1.0, 2.0], device="cuda", requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"x is a tensor that requires grad.*not an autograd"):
+        rc.relu(t)
+    with pytest.raises(RuntimeError, match="out is a tensor that requires grad"):
+        rc.relu(t.detach(), out=t)
+    with pytest.raises(RuntimeError, match="dy is a tensor that requires grad"):
+        rc.relu_backward(t, t.detach())
+    assert _host(rc.relu(t.detach())).tolist() == [0.0, 2.0]
+    with pytest.raises(TypeError, match="CUDA tensors"):
+        rc.relu(torch.ones(3))
+
+
+def test_gpu_fast_path_takes_the_common_calls(monkeypatch):
+    """CuPy arrays of one dtype and shape, contiguous (aligned or not), with
+    out= or not, positional out, in place, alpha a float: one raw launch,
+    never the general path; bit for bit against the CPU ufuncs."""
+    cp, rc = _gpu()
+
+    def general(*args):
+        raise AssertionError(f"general path for {args[0]}")
+    rng = np.random.default_rng(11)
+    for name in _cuda_plan.GPU_CHARS:
+        for char in _chars(name):
+            host = _args(name, rng, char, 1003)
+            for start in (0, 1):
+                h = [a[start:] for a in host]
+                d = [cp.asarray(a)[start:] for a in host]
+                cases = [(h, d)]
+                if name != "relu" and ru.__dict__[name].nin == 2 and char in "efd":
+                    cases.append(([h[0], 0.25], [d[0], 0.25]))
+                for hargs, dargs in cases:
+                    with np.errstate(all="ignore"):
+                        expected = getattr(ru, name)(*hargs)
+                    monkeypatch.setattr(rc, "_general", general)
+                    got = getattr(rc, name)(*dargs)
+                    out = cp.empty(got.shape, got.dtype)
+                    assert getattr(rc, name)(*dargs, out=out) is out
+                    pos = cp.empty(got.shape, got.dtype)
+                    assert getattr(rc, name)(*dargs, pos) is pos
+                    inplace = dargs[0].copy()
+                    assert getattr(rc, name)(inplace, *dargs[1:], out=inplace) is inplace
+                    monkeypatch.undo()
+                    for r in (got, out, pos, inplace):
+                        assert _reference.same_bits(cp.asnumpy(r), expected), (name, char, start)
+    x = cp.zeros(0, cp.float32)
+    monkeypatch.setattr(rc, "_general", general)
+    assert rc.relu(x).shape == (0,) and rc.relu(x, out=x) is x
+    assert float(rc.relu(cp.full((), -1.0, cp.float32))) == 0
+
+
+def test_gpu_general_path_takes_the_rest(monkeypatch):
+    cp, rc = _gpu()
+    seen = []
+    general = rc._general
+    monkeypatch.setattr(rc, "_general", lambda *a: seen.append(a[0]) or general(*a))
+    x = cp.arange(-4, 4, dtype=cp.float32)
+    rc.relu(x[::2])                                            # strided
+    rc.relu(x, out=cp.zeros(8, cp.float32), where=x > 0)       # where=
+    rc.relu(x, dtype=cp.float64)                               # dtype=
+    rc.relu_backward(x, x[:1])                                 # broadcasting
+    rc.relu_backward(x, x.astype(cp.float64))                  # two dtypes
+    rc.relu(x > 0)                                             # bool: the int8 loop
+    rc.relu(x, out=cp.zeros(8, cp.float64))                    # out of another dtype
+    rc.relu(x[:-1], out=x[1:])                                 # overlapping out
+    rc.leaky_relu(x, 1)                                        # int alpha
+    assert len(seen) == 9
+
+
+def _reset_inputs(cp, stream, arrays, values):
+    with stream:
+        for a, v in zip(arrays, values):
+            a[...] = cp.asarray(v)
+
+
+def _graph_calls(cp, rc, rng, n=4099):
+    """(inputs, their host values, calls with out=, expected results)."""
+    x_h, dy_h = random_values(rng, "f", n), random_values(rng, "f", n)
+    h16, hs = random_values(rng, "e", n), random_values(rng, "f", 2 * n)
+    x, dy, x16, xs = (cp.asarray(a) for a in (x_h, dy_h, h16, hs))
+    outs = [cp.empty(n, cp.float32) for _ in range(6)] + [cp.empty(n, cp.float16)]
+    calls = [lambda: rc.relu(x, out=outs[0]),
+             lambda: rc.relu_grad(x, out=outs[1]),
+             lambda: rc.relu_backward(dy, x, out=outs[2]),
+             lambda: rc.leaky_relu(x, 0.1, out=outs[3]),
+             lambda: rc.leaky_relu_grad(x, dy, out=outs[4]),
+             lambda: rc.relu(xs[::2], out=outs[5]),             # the general path
+             lambda: rc.relu(x16, out=outs[6])]
+
+    def expected(x_h, dy_h, h16, hs):
+        with np.errstate(all="ignore"):
+            return [ru.relu(x_h), ru.relu_grad(x_h), ru.relu_backward(dy_h, x_h),
+                    ru.leaky_relu(x_h, np.float32(0.1)), ru.leaky_relu_grad(x_h, dy_h),
+                    ru.relu(hs[::2]), ru.relu(h16)]
+    return (x, dy, x16, xs), (x_h, dy_h, h16, hs), calls, outs, expected
+
+
+def _capture(cp, stream, calls, mode=None):
+    stream.begin_capture(mode)
+    try:
+        for c in calls:
+            c()
+    except BaseException:
+        try:
+            stream.end_capture()
+        except Exception:
+            pass
+        raise
+    return stream.end_capture()
+
+
+def test_gpu_calls_with_out_replay_in_a_cuda_graph():
+    """rc.*(..., out=y) captured in a CuPy graph; replaying it on new inputs
+    gives the CPU ufuncs' bits, and replaying it again the same bits."""
+    cp, rc = _gpu()
+    rng = np.random.default_rng(21)
+    inputs, values, calls, outs, expected = _graph_calls(cp, rc, rng)
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        for c in calls:                          # compile outside the capture
+            c()
+        stream.synchronize()
+        graph = _capture(cp, stream, calls)
+    for trial in range(2):
+        new = [random_values(rng, v.dtype, v.size) for v in values]
+        _reset_inputs(cp, stream, inputs, new)
+        graph.launch(stream=stream)
+        stream.synchronize()
+        first = [cp.asnumpy(o) for o in outs]
+        for k, (got, want) in enumerate(zip(first, expected(*new))):
+            assert _reference.same_bits(got, want), (trial, k)
+        graph.launch(stream=stream)
+        stream.synchronize()
+        for k, (got, again) in enumerate(zip(first, [cp.asnumpy(o) for o in outs])):
+            assert _reference.same_bits(again, got), (trial, k)
+
+
+def test_gpu_calls_with_out_allocate_nothing_and_never_sync():
+    """Captured in global mode, where CUDA refuses any synchronizing or
+    unsafe call (cudaMalloc, a sync, a blocking copy) from any thread, with an
+    allocator that raises: the calls with out= do neither."""
+    cp, rc = _gpu()
+    inputs, values, calls, outs, expected = _graph_calls(cp, rc, np.random.default_rng(5))
+
+    def no_alloc(size):
+        raise AssertionError(f"relu_ufunc.cuda allocated {size} bytes")
+    stream = cp.cuda.Stream(non_blocking=True)
+    with stream:
+        for c in calls:
+            c()
+        stream.synchronize()
+        with cp.cuda.using_allocator(no_alloc):
+            graph = _capture(cp, stream, calls, cp.cuda.runtime.streamCaptureModeGlobal)
+        graph.launch(stream=stream)
+        stream.synchronize()
+    for k, (got, want) in enumerate(zip(outs, expected(*values))):
+        assert _reference.same_bits(cp.asnumpy(got), want), k
+
+
+def test_gpu_user_kernel_fuses_bias_and_relu_with_the_header():
+    """The README's pattern: a user's ElementwiseKernel that includes the
+    header (by -I get_include(), or as text) and calls relu_f32(x + b).  Its
+    result has the bits of rc.relu(x + b), in one pass."""
+    cp, rc = _gpu()
+    rng = np.random.default_rng(8)
+    x = cp.asarray(random_values(rng, "f", 64 * 33).reshape(64, 33))
+    b = cp.asarray(random_values(rng, "f", 33))
+    dy = cp.asarray(random_values(rng, "f", 64 * 33).reshape(64, 33))
+    header = open(f"{ru.get_include()}/relu_ufunc.h").read()
+    kernels = [cp.ElementwiseKernel("float32 x, float32 b", "float32 y", "y = relu_f32(x + b)",
+                                    "user_bias_relu_include", preamble='#include "relu_ufunc.h"',
+                                    options=("-I" + ru.get_include(),)),
+               cp.ElementwiseKernel("float32 x, float32 b", "float32 y", "y = relu_f32(x + b)",
+                                    "user_bias_relu_text", preamble=header)]
+    for k in kernels:
+        got = k(x, b)
+        assert _reference.same_bits(cp.asnumpy(got), cp.asnumpy(rc.relu(x + b)))
+    back = cp.ElementwiseKernel("float32 dy, float32 x, float32 b", "float32 dx",
+                                "dx = relu_backward_f32(dy, x + b)", "user_bias_relu_backward",
+                                preamble=header)
+    assert _reference.same_bits(cp.asnumpy(back(dy, x, b)),
+                                cp.asnumpy(rc.relu_backward(dy, x + b)))
+    x64, b64 = x.astype(cp.float64), b.astype(cp.float64)
+    leaky = cp.ElementwiseKernel("float64 x, float64 b, float64 alpha", "float64 y",
+                                 "y = leaky_relu_f64(x + b, alpha)", "user_bias_leaky",
+                                 preamble=header)
+    assert _reference.same_bits(cp.asnumpy(leaky(x64, b64, 0.1)),
+                                cp.asnumpy(rc.leaky_relu(x64 + b64, 0.1)))
+
+
+def test_gpu_cupy_fuse_gets_a_clear_error():
+    cp, rc = _gpu()
+
+    @cp.fuse()
+    def bias_relu(x, b):
+        return rc.relu(x + b)
+    with pytest.raises(TypeError, match=r"cannot be traced by cupy\.fuse"):
+        bias_relu(cp.ones(3, cp.float32), cp.ones(3, cp.float32))
+    assert cp.asnumpy(cp.add(cp.ones(2), 1)).tolist() == [2.0, 2.0]   # CuPy still works
 
 
 def test_gpu_numba_device_arrays_without_copy():

@@ -102,41 +102,73 @@ def cuda_kernel(name, dtype, masked):
             f"  if (i < size) {{ {loads} {C_TYPES[t]} &{n} = {n}_[i]; {operation}; }}\n}}\n")
 
 
-# CuPy's raw CArray, as much of it as the vector kernels use.
-RAW_ARRAY = """
-template <typename T> struct Raw {
-  T *p; long long n;
-  __device__ T &operator[](long long j) { return p[j]; }
-  __device__ long long size() const { return n; }
-};
-"""
-
-
-def cuda_vector_kernel(name, dtype, scalar_inputs):
-    """The vector kernel's body inside a kernel shaped as CuPy wraps it."""
-    in_params, _, operation, kname = _cuda_plan.vector_kernel_spec(name, dtype, scalar_inputs)
-    params = [p.split() for p in in_params.split(", ")]
-    args = ", ".join(f"T {p[1]}" if len(p) == 2 else f"Raw<T> {p[2]}" for p in params)
-    ctype = C_TYPES[_cuda_plan.storage_dtype(dtype).name]
-    return (f"namespace {kname} {{ typedef {ctype} T;\n"
-            f"__global__ void k({args}, Raw<T> y, long long size) {{\n"
-            f"  long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n"
-            f"  if (i < size) {{\n{operation}\n}}\n}} }}\n")
-
-
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
 def test_kernels_compile_with_nvcc(tmp_path):
-    src = ['#include "relu_ufunc.h"', _cuda_plan.VECTOR_PREAMBLE, RAW_ARRAY]
+    """Every element kernel (in a wrapper shaped as CuPy's), and every raw
+    kernel module as relu_ufunc.cuda hands it to cupy.RawKernel."""
+    src = ['#include "relu_ufunc.h"']
     for name, chars in _cuda_plan.GPU_CHARS.items():
-        nin = _cuda_plan.UFUNCS[name][0]
         for c in dict.fromkeys(np.dtype(c).name for c in chars):   # one per dtype
             for masked in (False, True):
                 src.append(cuda_kernel(name, np.dtype(c), masked))
-            for scalar_inputs in dict.fromkeys([(False,) * nin, (False, True)[:nin]]):
-                src.append(cuda_vector_kernel(name, np.dtype(c), scalar_inputs))
-    path = tmp_path / "kernels.cu"
-    path.write_text("\n".join(src))
-    # -ftz=true, as CuPy compiles every kernel
-    res = subprocess.run([NVCC, "-c", "-ftz=true", "-I", HEADER_DIR, str(path), "-o",
-                          str(tmp_path / "kernels.o")], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    sources = {"elements": "\n".join(src)}
+    header = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
+    for d in dict.fromkeys(d for name in _cuda_plan.UFUNCS for d in _cuda_plan.gpu_dtypes(name)):
+        sources[d.name] = _cuda_plan.raw_module_source(d, header)
+    for label, text in sources.items():
+        path = tmp_path / f"{label}.cu"
+        path.write_text(text)
+        # -ftz=true, as CuPy compiles every kernel
+        res = subprocess.run([NVCC, "-c", "-ftz=true", "-I", HEADER_DIR, str(path), "-o",
+                              str(tmp_path / f"{label}.o")], capture_output=True, text=True)
+        assert res.returncode == 0, (label, res.stderr)
+
+
+# ---- the public API: a stable, documented list --------------------------------
+
+def documented_api(text, prefix):
+    """{function: (argument names, suffixes)} from lines such as
+    'T relu_backward_S(T dy, T x)   S: i8 u8 ...' in `text`."""
+    import re
+    api = {}
+    for m in re.finditer(prefix + r"T (\w+)_S\(([^)]*)\)\s*(?:\|\s*)?S?:?\s*([\w ]+?)\s*(?:\||$)",
+                         text, re.M):
+        args = tuple(a.split()[-1] for a in m.group(2).split(","))
+        api[m.group(1)] = (args, tuple(m.group(3).split()))
+    return api
+
+
+def test_header_documents_exactly_the_public_functions():
+    text = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
+    api = documented_api(text.split("PUBLIC API")[1].split("*/")[0], r"^ \*\s+")
+    assert api == {name: (args, _cuda_plan.PUBLIC_SUFFIXES[name])
+                   for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items()}
+
+
+def test_readme_lists_the_public_functions():
+    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items():
+        sig = f"{name}_S({', '.join('T ' + a for a in args)})"
+        assert sig in readme, sig
+        assert " ".join(_cuda_plan.PUBLIC_SUFFIXES[name]) in readme, name
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_public_functions_have_the_documented_signatures(tmp_path, lang):
+    """Each public function assigned to a pointer of its documented type: a
+    missing function or another signature fails the -Werror compile."""
+    lines = ['#include "relu_ufunc.h"', "int main(void) {", "int ok = 1;"]
+    for k, (cname, args, ctype) in enumerate(_cuda_plan.public_header_functions()):
+        params = ", ".join([ctype] * len(args))
+        lines.append(f"{ctype} (*f{k})({params}) = {cname}; ok &= f{k} != 0;")
+    lines += ["return ok ? 0 : 1; }"]
+    path = tmp_path / ("api.c" if lang == "c" else "api.cpp")
+    path.write_text("\n".join(lines))
+    compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    std = ["-std=c99"] if lang == "c" else []
+    subprocess.run([compiler, *std, "-O2", "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
+                    "-o", str(tmp_path / "api")], check=True)
+    subprocess.run([str(tmp_path / "api")], check=True)
