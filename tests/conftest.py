@@ -1,3 +1,7 @@
+import importlib
+import pathlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -5,6 +9,49 @@ import relu_ufunc
 from relu_ufunc import _reference
 
 from relu_ufunc._spec import UFUNCS
+
+# The markers live here, not in pyproject.toml, so that the tests keep them
+# when they run without the repository's configuration: copied elsewhere, or
+# from an installed sdist.  (--strict-markers then still knows them.)
+MARKERS = [
+    "slow: needs several GiB of free memory (it skips where that is not free); "
+    "deselect with -m 'not slow'",
+]
+
+
+def pytest_configure(config):
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+
+
+# The source tree these tests sit in, if they sit in one (a git checkout or an
+# unpacked sdist: both have setup.py and the package beside tests/).
+SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[1]
+IN_SOURCE_TREE = ((SOURCE_ROOT / "setup.py").is_file()
+                  and (SOURCE_ROOT / "relu_ufunc" / "_spec.py").is_file())
+
+
+def source_file(relpath):
+    """The path of `relpath` (examples/mlp.py, README.md) in the source tree.
+    Tests run outside one (tests/ copied or installed alone) skip, and say
+    so; inside one, a missing file is a failure, never a skip."""
+    if not IN_SOURCE_TREE:
+        pytest.skip(f"{relpath} is part of the source tree; these tests run outside one "
+                    f"({SOURCE_ROOT} has no setup.py and relu_ufunc/ beside tests/)",
+                    allow_module_level=True)
+    path = SOURCE_ROOT / relpath
+    assert path.is_file(), f"{path} is missing from the source tree"
+    return path
+
+
+def source_module(name):
+    """Import `name` (benchmarks.run, benchmarks.gpu), which is not installed,
+    from the source tree, whatever the working directory; as source_file,
+    outside a source tree the test (or a test module) skips."""
+    source_file(name.replace(".", "/") + ".py")
+    if str(SOURCE_ROOT) not in sys.path:
+        sys.path.insert(0, str(SOURCE_ROOT))
+    return importlib.import_module(name)
 
 UFUNC_NAMES = tuple(UFUNCS)
 # The type characters this backend has loops for (Numba has no longdouble).

@@ -3,6 +3,14 @@ import json
 
 import pytest
 
+from conftest import source_module
+
+
+@pytest.fixture(autouse=True)
+def benchmarks_of_the_source_tree():
+    """benchmarks/ is not installed: these tests need the source tree."""
+    source_module("benchmarks.run")
+
 
 def test_suite_runs_and_writes_json_and_plots(tmp_path):
     pytest.importorskip("tqdm")

@@ -11,6 +11,7 @@ import pytest
 import relu_ufunc
 from relu_ufunc import _cuda_plan, _reference
 from relu_ufunc._spec import FORMULA_C_TYPES
+from conftest import source_file
 
 HEADER_DIR = relu_ufunc.get_include()
 CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -146,7 +147,7 @@ def test_header_documents_exactly_the_public_functions():
 
 
 def test_readme_lists_the_public_functions():
-    readme = open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md")).read()
+    readme = source_file("README.md").read_text()
     for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items():
         sig = f"{name}_S({', '.join('T ' + a for a in args)})"
         assert sig in readme, sig

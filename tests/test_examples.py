@@ -1,15 +1,19 @@
 """examples/mlp.py: a few training steps lower the loss, and the relu_ufunc
 network and the np.maximum network end with the same weights."""
-import pathlib
 import runpy
 
 import numpy as np
+import pytest
 
-MLP = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mlp.py"
+from conftest import source_file
 
 
-def test_mlp_trains_and_matches_numpy_version():
-    mlp = runpy.run_path(str(MLP))
+@pytest.fixture
+def mlp():
+    return runpy.run_path(str(source_file("examples/mlp.py")))
+
+
+def test_mlp_trains_and_matches_numpy_version(mlp):
     x, labels = mlp["make_data"](n=512)
     runs = {}
     for act in (mlp["ReluUfunc"](), mlp["NumpyMaximum"]()):
@@ -23,8 +27,7 @@ def test_mlp_trains_and_matches_numpy_version():
         assert np.array_equal(ours[k], theirs[k]), k
 
 
-def test_mlp_forward_keeps_no_preactivation_copy():
-    mlp = runpy.run_path(str(MLP))
+def test_mlp_forward_keeps_no_preactivation_copy(mlp):
     z = np.array([[-1.0, 2.0]], np.float32)
     h = mlp["ReluUfunc"]().forward(z)
     assert h is z and z.tolist() == [[0.0, 2.0]]
