@@ -1,0 +1,233 @@
+"""CI's matrix: the supported Python and NumPy range, tested on a wheel.
+
+    nox                      # every session, then the table of results
+    nox -s "tests(3.13, newest)"
+
+Each `tests` session, in its own fresh venv:
+1. builds the sdist, and from the sdist a wheel, with its Python
+   (`python -m build`: so the sdist is shown to hold what the build needs);
+2. installs the test extras with NumPy pinned: the oldest supported release
+   (with the oldest supported Numba), or the newest that installs on that
+   Python (with the newest Numba that installs beside it); then the wheel,
+   while CC and CXX name a program that fails: it needs no compiler;
+3. runs `python -m relu_ufunc` and the test suite from a copy of tests/
+   outside the checkout, so the installed wheel is what runs, on the Cython
+   backend and then on Numba. Where no Numba release installs beside that
+   NumPy, it says so in the log and in the table, and the Cython run still
+   counts.
+
+The `matrix` session prints the table and fails unless every run passed
+something and failed nothing. The range itself is read from pyproject.toml,
+and the sessions are checked against it: the oldest Python and NumPy
+declared there are the ones the first session installs, and its classifiers
+list exactly the Pythons tested.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import tomllib
+import xml.etree.ElementTree as ET
+
+import nox
+
+HERE = pathlib.Path(__file__).resolve().parent
+PYPROJECT = tomllib.loads((HERE / "pyproject.toml").read_text())["project"]
+DIST = HERE / "dist"
+RESULTS = HERE / ".nox" / "matrix"
+
+# (Python, NumPy): the oldest supported Python with the oldest supported
+# NumPy; the newest Python with the newest NumPy; the Python in between with
+# the newest NumPy it gets. "oldest" is pyproject's floor, "newest" the newest
+# release pip installs for that Python (resolved when the session runs).
+MATRIX = [("3.11", "oldest"), ("3.12", "newest"), ("3.13", "newest")]
+
+nox.options.sessions = ["sdist", "tests", "matrix"]
+nox.options.error_on_missing_interpreters = True     # a missing Python fails, never skips
+nox.options.default_venv_backend = "venv"
+
+
+def declared_floor(requirement, name):
+    match = re.fullmatch(rf"{name}\s*>=\s*([0-9.]+)", requirement.strip())
+    assert match, f"pyproject.toml: expected '{name}>=X.Y', got {requirement!r}"
+    return match.group(1)
+
+
+PYTHON_FLOOR = declared_floor(PYPROJECT["requires-python"], "")
+NUMPY_FLOOR = declared_floor(next(r for r in PYPROJECT["dependencies"]
+                                  if r.startswith("numpy")), "numpy")
+NUMBA_FLOOR = declared_floor(PYPROJECT["optional-dependencies"]["numba"][0], "numba")
+assert f"numba>={NUMBA_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
+CLASSIFIED = sorted((c.rsplit(" ", 1)[1] for c in PYPROJECT["classifiers"]
+                     if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)),
+                    key=lambda v: tuple(map(int, v.split("."))))
+assert MATRIX[0] == (PYTHON_FLOOR, "oldest"), (MATRIX[0], PYTHON_FLOOR)
+assert MATRIX[-1][1] == "newest"
+assert [py for py, _ in MATRIX] == CLASSIFIED, (
+    f"pyproject.toml's classifiers say Python {CLASSIFIED}; the matrix tests {MATRIX}")
+
+
+def _pyenv_versions_active():
+    """pyenv's shims (python3.12, python3.13) run only the active versions.
+    Make every installed version active for nox's interpreter search, with
+    the current one first, so that `python3` stays what it was."""
+    root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    if "PYENV_VERSION" in os.environ or not (root / "versions").is_dir():
+        return
+    try:
+        current = subprocess.run(["pyenv", "version-name"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return
+    others = sorted(p.name for p in (root / "versions").iterdir() if p.name != current)
+    os.environ["PYENV_VERSION"] = ":".join([current, *others])
+
+
+_pyenv_versions_active()
+
+
+def _version(session, module):
+    return session.run("python", "-c", f"import {module}; print({module}.__version__)",
+                       silent=True).strip()
+
+
+def _failing_compiler(tmp):
+    """A 'compiler' that fails loudly: CC and CXX while the wheel installs."""
+    path = pathlib.Path(tmp) / "no-compiler"
+    path.write_text("#!/bin/sh\necho \"no-compiler: a compiler was called ($*)\" >&2\nexit 1\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def _pytest(session, tests_dir, backend, xml):
+    """The suite from outside the checkout on one backend; returns its counts."""
+    session.run("python", "-m", "pytest", str(tests_dir), "-ra", "--strict-markers",
+                "-p", "no:cacheprovider", f"--junitxml={xml}",
+                env={"RELU_UFUNC_BACKEND": backend})
+    suite = ET.parse(xml).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    return {"backend": backend, **counts}
+
+
+@nox.session
+def sdist(session):
+    """dist/relu_ufunc-*.tar.gz, from the checkout: what every tests session
+    builds its wheel from."""
+    for old in DIST.glob("relu_ufunc-*.tar.gz"):
+        old.unlink()
+    session.install("build")
+    session.run("python", "-m", "build", "--sdist", "--outdir", str(DIST), str(HERE),
+                silent=True)
+    built, = DIST.glob("relu_ufunc-*.tar.gz")
+    session.log(f"built {built}")
+
+
+@nox.session
+@nox.parametrize(("python", "numpy"), MATRIX, ids=[f"{py}, {np_}" for py, np_ in MATRIX])
+def tests(session, numpy):
+    """A wheel from the sdist, installed without a compiler, and the suite on it."""
+    tmp = pathlib.Path(session.create_tmp()).resolve()
+    sdists = list(DIST.glob("relu_ufunc-*.tar.gz"))
+    if len(sdists) != 1:
+        session.error(f"expected one sdist in {DIST}, found {sdists}: run `nox -s sdist` first")
+    src = tmp / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    with tarfile.open(sdists[0]) as tar:
+        tar.extractall(src, filter="data")
+    unpacked, = src.iterdir()
+    shutil.rmtree(tmp / "dist", ignore_errors=True)
+    session.install("build")
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(tmp / "dist"),
+                str(unpacked), silent=True)
+    wheel, = (tmp / "dist").glob("*.whl")
+    session.log(f"built {wheel.name} from {sdists[0].name}")
+
+    # NumPy first, pinned; everything after it installs under that pin. The
+    # oldest session takes the floors of NumPy and Numba, the others the
+    # newest releases that install beside each other.
+    if numpy == "oldest":
+        session.install("--only-binary=numpy", f"numpy=={NUMPY_FLOOR}")
+    else:
+        session.install("--only-binary=numpy", "--upgrade", "numpy")
+    numpy_version = _version(session, "numpy")
+    pin = tmp / "constraints.txt"
+    pin.write_text(f"numpy=={numpy_version}\n")
+
+    test_extras = [r for r in PYPROJECT["optional-dependencies"]["test"]
+                   if not r.startswith("numba")]
+    session.install("-c", str(pin), *test_extras)
+    numba = f"numba=={NUMBA_FLOOR}" if numpy == "oldest" else f"numba>={NUMBA_FLOOR}"
+    try:
+        session.install("-c", str(pin), numba)
+        numba_version = _version(session, "numba")
+    except nox.command.CommandFailed:
+        if numpy == "oldest":      # the declared floors must install together
+            raise
+        numba_version = None
+        session.warn(f"NUMBA DOES NOT INSTALL ({numba}) with NumPy {numpy_version} on Python "
+                     f"{session.python}: the Numba backend is NOT tested in this session")
+
+    cc = _failing_compiler(tmp)
+    session.install("-c", str(pin), str(wheel), env={"CC": cc, "CXX": cc})
+    assert _version(session, "numpy") == numpy_version
+
+    # The sdist's tests, alone, outside the checkout: the installed wheel is
+    # what they import.
+    work = pathlib.Path(tempfile.mkdtemp(prefix="relu_ufunc-tests-"))
+    shutil.copytree(unpacked / "tests", work / "tests")
+    session.chdir(work)
+    where = session.run("python", "-c", "import relu_ufunc; print(relu_ufunc.__file__)",
+                        silent=True).strip()
+    assert pathlib.Path(where).is_relative_to(session.virtualenv.location), where
+    session.run("python", "-m", "relu_ufunc", env={"RELU_UFUNC_BACKEND": "cython"})
+
+    python_version = session.run("python", "-c", "import platform; "
+                                 "print(platform.python_version())", silent=True).strip()
+    row = {"session": session.name, "python": python_version, "numpy": numpy_version,
+           "numba": numba_version, "runs": []}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_file = RESULTS / f"{session.python}.json"
+    result_file.unlink(missing_ok=True)
+    for backend in ("cython", "numba") if numba_version else ("cython",):
+        row["runs"].append(_pytest(session, work / "tests", backend,
+                                   tmp / f"junit-{backend}.xml"))
+    result_file.write_text(json.dumps(row))
+    session.chdir(HERE)
+    shutil.rmtree(work)
+
+
+@nox.session(python=False)
+def matrix(session):
+    """The table of every tests session's runs; fails unless each ran."""
+    lines = ["| session | Python | NumPy | Numba | backend | passed | failed | errors "
+             "| skipped |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    ok, total = True, {"passed": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for py, _ in MATRIX:
+        path = RESULTS / f"{py}.json"
+        if not path.exists():
+            lines.append(f"| tests({py}) | {py} | | | | NO RESULT: the session failed "
+                         f"or did not run | | | |")
+            ok = False
+            continue
+        row = json.loads(path.read_text())
+        for r in row["runs"]:
+            lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
+                         f"{row['numba']} | {r['backend']} | {r['passed']} | "
+                         f"{r['failures']} | {r['errors']} | {r['skipped']} |")
+            ok &= r["passed"] > 0 and r["failures"] == 0 and r["errors"] == 0
+            for k in total:
+                total[k] += r[k]
+        if row["numba"] is None:
+            lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
+                         f"does not install | numba | NOT TESTED | | | |")
+    print("\n".join(lines))
+    print(f"matrix: {total['passed']} passed, {total['failures'] + total['errors']} failed, "
+          f"{total['skipped']} skipped")
+    if not ok:
+        session.error("the matrix is not all green (see the table above)")
