@@ -104,10 +104,12 @@ def _failing_compiler(tmp):
 
 
 def _pytest(session, tests_dir, backend, xml):
-    """The suite from outside the checkout on one backend; returns its counts."""
+    """The suite from outside the checkout on one backend; returns its counts.
+    Failed tests (exit 1) are counted, and fail the session once the counts
+    are written; any other non-zero exit (5: no tests ran) fails it at once."""
     session.run("python", "-m", "pytest", str(tests_dir), "-ra", "--strict-markers",
                 "-p", "no:cacheprovider", f"--junitxml={xml}",
-                env={"RELU_UFUNC_BACKEND": backend})
+                env={"RELU_UFUNC_BACKEND": backend}, success_codes=[0, 1])
     suite = ET.parse(xml).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
     counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
@@ -132,6 +134,9 @@ def sdist(session):
 @nox.parametrize(("python", "numpy"), MATRIX, ids=[f"{py}, {np_}" for py, np_ in MATRIX])
 def tests(session, numpy):
     """A wheel from the sdist, installed without a compiler, and the suite on it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result_file = RESULTS / f"{session.python}.json"
+    result_file.unlink(missing_ok=True)       # no stale result if this session fails
     tmp = pathlib.Path(session.create_tmp()).resolve()
     sdists = list(DIST.glob("relu_ufunc-*.tar.gz"))
     if len(sdists) != 1:
@@ -191,15 +196,15 @@ def tests(session, numpy):
                                  "print(platform.python_version())", silent=True).strip()
     row = {"session": session.name, "python": python_version, "numpy": numpy_version,
            "numba": numba_version, "runs": []}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result_file = RESULTS / f"{session.python}.json"
-    result_file.unlink(missing_ok=True)
     for backend in ("cython", "numba") if numba_version else ("cython",):
         row["runs"].append(_pytest(session, work / "tests", backend,
                                    tmp / f"junit-{backend}.xml"))
     result_file.write_text(json.dumps(row))
     session.chdir(HERE)
     shutil.rmtree(work)
+    failed = [r["backend"] for r in row["runs"] if r["failures"] or r["errors"]]
+    if failed:
+        session.error(f"tests failed on the {' and '.join(failed)} backend")
 
 
 @nox.session(python=False)
@@ -216,9 +221,10 @@ def matrix(session):
             ok = False
             continue
         row = json.loads(path.read_text())
+        numba = row["numba"] or "does not install"
         for r in row["runs"]:
             lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
-                         f"{row['numba']} | {r['backend']} | {r['passed']} | "
+                         f"{numba} | {r['backend']} | {r['passed']} | "
                          f"{r['failures']} | {r['errors']} | {r['skipped']} |")
             ok &= r["passed"] > 0 and r["failures"] == 0 and r["errors"] == 0
             for k in total:
