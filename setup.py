@@ -114,7 +114,7 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
-    depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h"],
+    depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h", "relu_ufunc/_threads.h"],
     # Without a C compiler the install still succeeds, on the Numba backend.
     optional=True,
 )

@@ -82,44 +82,94 @@ def get_array_module(x):
     return _sys.modules[__name__]
 
 
-_num_threads = 1
+# The threads setting: each thread's own value (0: none), which threads()
+# and threadpool_limits set for a block, and the process default, which
+# set_num_threads sets and threads without a value of their own use.  On the
+# Cython backend both live in C (_threads.h), where the inner loops read
+# them on the calling thread; the Numba backend keeps the same two here.
+_MAX_THREADS = 2**31 - 1
+
+
+def _check_count(n):
+    n = _operator.index(n)
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"number of threads must be at least 1 (and at most "
+                         f"{_MAX_THREADS}), got {n}")
+    return n
+
+
+class _PythonThreadSetting:
+    """The setting where there is no C side (the Numba backend)."""
+
+    def __init__(self):
+        import threading
+        self._default = 1
+        self._local = threading.local()
+
+    def get_own(self):
+        return getattr(self._local, "own", 0)
+
+    def set_own(self, n):
+        old, self._local.own = self.get_own(), n
+        return old
+
+    def get_default(self):
+        return self._default
+
+    def set_default(self, n):
+        old, self._default = self._default, n
+        return old
+
+    def get(self):
+        return self.get_own() or self._default
+
+
+class _CThreadSetting:
+    """The setting in C, which the inner loops read (Cython backend)."""
+
+    def __init__(self, ufuncs):
+        self.get_own = ufuncs._get_own_threads
+        self.set_own = ufuncs._set_own_threads
+        self.get_default = ufuncs._get_default_threads
+        self.set_default = ufuncs._set_default_threads
+        self.get = ufuncs._get_num_threads
 
 
 def set_num_threads(n):
-    """Let one large contiguous call use up to `n` threads; return the old value.
+    """Set the process default number of threads; return the old default.
 
     The default is 1: a call runs on the calling thread, as any NumPy ufunc.
-    With n > 1, a call whose output is at least 128 KiB per thread is split
-    into up to n chunks run in parallel (OpenMP, Cython backend only; the
-    Numba backend and builds without OpenMP stay single-threaded).  Smaller
-    calls pay nothing.  The setting is one value for the whole process, not
-    per thread: use `threads` to change it for a block of code.
+    With n > 1, a contiguous call whose output is at least 128 KiB per
+    thread is split into up to n chunks run in parallel (OpenMP, Cython
+    backend only; the Numba backend and builds without OpenMP stay
+    single-threaded).  Smaller calls pay nothing.
+
+    The default applies to every thread of the process that has no setting
+    of its own.  A thread has one inside a `threads` block (and inside
+    ``threadpoolctl.threadpool_limits``); there the block's value wins.
     """
-    global _num_threads
-    n = _operator.index(n)
-    if n < 1:
-        raise ValueError(f"number of threads must be at least 1, got {n}")
-    old, _num_threads = _num_threads, n
-    if backend == "cython":
-        from relu_ufunc import _ufuncs
-        _ufuncs._set_num_threads(n)
-    return old
+    return _setting.set_default(_check_count(n))
 
 
 def get_num_threads():
-    """The number of threads set by `set_num_threads` (default 1)."""
-    return _num_threads
+    """The number of threads a call made on this thread may use now: this
+    thread's own setting if it has one (`threads`, threadpool_limits), else
+    the process default (`set_num_threads`, 1 unless set)."""
+    return _setting.get()
 
 
 @_contextlib.contextmanager
 def threads(n):
-    """``with relu_ufunc.threads(2): ...`` sets the threads for the block and
-    restores the old value after it (process-wide, see `set_num_threads`)."""
-    old = set_num_threads(n)
+    """``with relu_ufunc.threads(2): ...`` sets the threads for the calls this
+    Python thread makes in the block, and restores this thread's setting
+    after it.  Other threads, and the process default, are untouched; blocks
+    nest."""
+    n = _check_count(n)
+    old = _setting.set_own(n)
     try:
         yield
     finally:
-        set_num_threads(old)
+        _setting.set_own(old)
 
 
 backend, _impl = _select_backend()
@@ -128,6 +178,7 @@ relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward
 leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
+_setting = _CThreadSetting(_impl) if backend == "cython" else _PythonThreadSetting()
 del _impl
 
 __all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
