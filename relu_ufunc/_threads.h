@@ -17,11 +17,11 @@
  *       functions below are what it expands to.
  *   int relu_team_begin(ptrdiff_t out_bytes, int *held)
  *       How many threads a call writing out_bytes may use (the calling
- *       thread's setting, at most one per RELU_THREAD_BYTES): 1 means run
- *       on the caller and never touch OpenMP.  *held is what the call holds
- *       while it runs (0: nothing); pass it to relu_team_end when the call
- *       is done.  Calls under 2 * RELU_THREAD_BYTES return 1 and read no
- *       setting.
+ *       thread's setting, at most one per RELU_THREAD_BYTES, within the
+ *       budget below): 1 means run on the caller and never touch OpenMP.
+ *       *held is what it counted in the budget (0 when it counted nothing);
+ *       pass it to relu_team_end when the call is done.  Calls under
+ *       2 * RELU_THREAD_BYTES return 1, hold 0 and read no setting.
  *   void relu_team_end(int held)
  *       Give back what relu_team_begin held.
  *   ptrdiff_t relu_split(ptrdiff_t n, size_t itemsize, int k, int t)
@@ -37,8 +37,8 @@
  *   void relu_set_own_threads(int n)      0 meaning none (use the default)
  *   int  relu_get_default_threads(void)   the process default, for threads
  *   void relu_set_default_threads(int n)  without a value of their own
- *   relu_teams_run, relu_team_started,
- *   relu_fork_disabled                    introspection for the tests
+ *   relu_thread_budget, relu_busy, relu_teams_run, relu_last_team,
+ *   relu_team_started, relu_fork_disabled introspection for the tests
  *
  * Per thread and per process
  * --------------------------
@@ -46,6 +46,16 @@
  * releases the GIL), so a thread-local setting is the calling Python
  * thread's.  Each thread has an own value (0: none) and uses the process
  * default while it has none.
+ *
+ * The budget (oversubscription)
+ * -----------------------------
+ * A call that asks for k > 1 threads counts itself and its workers in
+ * relu_busy while it runs.  It gets workers only while relu_busy stays
+ * within relu_thread_budget (the CPUs this process may run on): a call
+ * that finds the budget used up runs on its caller alone, and still counts
+ * as one.  So several Python threads asking for teams at once never put
+ * more team threads on the CPUs than there are CPUs.  See
+ * benchmarks/oversubscription.py for why.
  *
  * fork
  * ----
@@ -83,24 +93,38 @@
 #  define RELU_THREAD_LOCAL _Thread_local
 #endif
 
-/* Relaxed loads and stores of ints shared between threads, and a counter. */
+/* Relaxed loads and stores of ints shared between threads, and the
+ * read-modify-writes of the budget and the counter. */
 #if defined(__GNUC__)
 #  define RELU_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
 #  define RELU_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#  define RELU_CAS(v, expected, x) \
+    __atomic_compare_exchange_n(&(v), &(expected), (x), 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
 #  define RELU_ADD(v, x) ((void)__atomic_fetch_add(&(v), (x), __ATOMIC_ACQ_REL))
-#else   /* no GNU builtins: a volatile int, and an OpenMP atomic */
+#else   /* no GNU builtins: a volatile int, OpenMP atomics and a critical section */
 #  define RELU_LOAD(v) (*(volatile int *)&(v))
 #  define RELU_STORE(v, x) ((void)(*(volatile int *)&(v) = (x)))
+#endif
+
+#if defined(__GNUC__)
+#  define RELU_MAYBE_UNUSED __attribute__((unused))   /* without OpenMP */
+#else
+#  define RELU_MAYBE_UNUSED
 #endif
 
 /* A contiguous call gets one thread per RELU_THREAD_BYTES of output. */
 #define RELU_THREAD_BYTES ((ptrdiff_t)128 << 10)
 
-static int relu_default_threads = 1;              /* the process default */
-static RELU_THREAD_LOCAL int relu_own_threads = 0;  /* 0: none */
-static int relu_team_started = 0;                 /* a team ever ran here */
-static int relu_fork_disabled = 0;                /* forked after a team */
-static int relu_teams_run = 0;                    /* teams run, for the tests */
+static int relu_default_threads = 1;                /* the process default */
+static RELU_THREAD_LOCAL int relu_own_threads = 0;  /* this thread's; 0: none */
+static RELU_MAYBE_UNUSED int relu_thread_budget = 1;  /* CPUs; set at init */
+static RELU_MAYBE_UNUSED int relu_busy = 0;         /* threads of calls in flight */
+static RELU_MAYBE_UNUSED int relu_team_started = 0; /* a team ever ran here */
+static RELU_MAYBE_UNUSED int relu_fork_disabled = 0;  /* forked after a team */
+static RELU_MAYBE_UNUSED int relu_teams_run = 0;    /* teams run, for the tests */
+/* The threads this thread's last call of 2 * RELU_THREAD_BYTES or more ran
+ * on (1: on the caller alone), for the tests. */
+static RELU_THREAD_LOCAL RELU_MAYBE_UNUSED int relu_last_team = 0;
 
 static inline int relu_get_num_threads(void)
 {
@@ -119,11 +143,16 @@ static void relu_atfork_child(void)
 {
     if (relu_team_started)
         relu_fork_disabled = 1;
+    relu_busy = 0;      /* calls in flight in the parent are not in the child */
 }
 #endif
 
 static void relu_threads_init(void)
 {
+#ifdef _OPENMP
+    int cpus = omp_get_num_procs();     /* honours the CPU affinity mask */
+    relu_thread_budget = cpus > 0 ? cpus : 1;
+#endif
 #if RELU_ATFORK
     pthread_atfork(NULL, NULL, relu_atfork_child);
 #endif
@@ -133,23 +162,48 @@ static int relu_team_begin(ptrdiff_t out_bytes, int *held)
 {
 #ifdef _OPENMP
     ptrdiff_t chunks = out_bytes / RELU_THREAD_BYTES;
-    int want;
+    int want, grant;
     *held = 0;
     if (chunks <= 1)
         return 1;
+    relu_last_team = 1;
     want = relu_get_num_threads();
     if (want <= 1 || RELU_LOAD(relu_fork_disabled))
         return 1;
     if (chunks < want)
         want = (int)chunks;
-    RELU_STORE(relu_team_started, 1);
 #  if defined(__GNUC__)
-    RELU_ADD(relu_teams_run, 1);
+    {
+        int busy = RELU_LOAD(relu_busy);
+        do {
+            int room = relu_thread_budget - busy;
+            grant = room < want ? room : want;
+            if (grant < 2)
+                grant = 1;              /* the caller alone, counted as one */
+        } while (!RELU_CAS(relu_busy, busy, busy + grant));
+    }
+#  else
+#    pragma omp critical(relu_budget)
+    {
+        int room = relu_thread_budget - relu_busy;
+        grant = room < want ? room : want;
+        if (grant < 2)
+            grant = 1;
+        relu_busy += grant;
+    }
+#  endif
+    *held = grant;
+    relu_last_team = grant;
+    if (grant > 1) {
+        RELU_STORE(relu_team_started, 1);
+#  if defined(__GNUC__)
+        RELU_ADD(relu_teams_run, 1);
 #  else
 #    pragma omp atomic
-    relu_teams_run++;
+        relu_teams_run++;
 #  endif
-    return want;
+    }
+    return grant;
 #else
     (void)out_bytes;
     *held = 0;
@@ -159,7 +213,18 @@ static int relu_team_begin(ptrdiff_t out_bytes, int *held)
 
 static inline void relu_team_end(int held)
 {
+#ifdef _OPENMP
+    if (held <= 0)
+        return;
+#  if defined(__GNUC__)
+    RELU_ADD(relu_busy, -held);
+#  else
+#    pragma omp atomic
+    relu_busy -= held;
+#  endif
+#else
     (void)held;
+#endif
 }
 
 /* Start of chunk t of k, on a 64-byte boundary (every itemsize divides 64). */

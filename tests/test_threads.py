@@ -33,6 +33,15 @@ def teams_run():
     return _ufuncs._team_stats()["teams_run"]
 
 
+@pytest.fixture
+def budget():
+    """Set the thread budget (the private hook) for a test; restored after."""
+    old = _ufuncs._set_thread_budget(_ufuncs._team_stats()["budget"])
+    yield _ufuncs._set_thread_budget
+    _ufuncs._set_thread_budget(old)
+    assert _ufuncs._team_stats()["busy"] == 0, "a call left threads held"
+
+
 @pytest.fixture(params=["backend", "python"])
 def setting(request, monkeypatch):
     """The backend's setting, and the pure-Python one the Numba backend uses
@@ -196,10 +205,11 @@ def test_many_threads_toggling_blocks_leave_the_default(setting):
 
 
 @needs_teams
-def test_calls_use_the_calling_threads_setting():
+def test_calls_use_the_calling_threads_setting(budget):
     """The inner loop reads the setting of the thread that calls the ufunc:
     while another thread sits in a threads(2) block, a call here (default 1)
     runs alone, and a call from that thread runs on a team."""
+    budget(2)
     x = np.ones(BIG, np.float32)
     entered, done = threading.Event(), threading.Event()
 
@@ -233,7 +243,7 @@ def test_calls_use_the_calling_threads_setting():
 
 
 @needs_teams
-def test_small_calls_never_start_a_team():
+def test_small_calls_never_start_a_team(budget):
     x = np.ones((256 << 10) // 4 - 16, np.float32)  # just under 2 chunks of 128 KiB
     with ru.threads(8):
         before = teams_run()
@@ -248,19 +258,122 @@ def test_threaded_calls_are_bit_identical(name, char, rng):
     n = 3_000_017                              # past the threshold, odd length
     x = random_values(rng, char, n)
     args = [x] if uf.nin == 1 else [x, x[::-1].copy()]
+    old = _ufuncs._set_thread_budget(64) if TEAMS else None   # 3 and 7 on any machine
+    try:
+        threaded_calls_are_bit_identical(uf, args)
+    finally:
+        if TEAMS:
+            _ufuncs._set_thread_budget(old)
+
+
+def threaded_calls_are_bit_identical(uf, args):
+    n = args[0].size
     with np.errstate(all="ignore"):
         single = uf(*args)
         for k in (2, 3, 7):
             with ru.threads(k):
-                before = teams_run() if TEAMS else 0
                 assert_same_bits(uf(*args), single)
-                assert not TEAMS or teams_run() == before + 1, "the call ran on no team"
-                out = np.empty(n + 3, x.dtype)[3:]     # a misaligned output
+                assert not TEAMS or _ufuncs._last_team() == k, "the call ran on no team"
+                out = np.empty(n + 3, args[0].dtype)[3:]     # a misaligned output
                 uf(*args, out=out)
                 assert_same_bits(out, single)
                 inplace = args[0].copy()
                 uf(inplace, *args[1:], out=inplace)
                 assert_same_bits(inplace, single)
+
+
+@needs_teams
+def test_budget_caps_the_team(budget):
+    """A call gets at most the budget's threads: one when the budget is 1,
+    and as many as it asks for (up to one per 128 KiB) within it."""
+    budget(2)
+    x = np.ones(BIG, np.float32)                      # 32 chunks of 128 KiB
+    with ru.threads(4):
+        ru.relu(x)
+        assert _ufuncs._last_team() == 2
+        budget(3)
+        ru.relu(x)
+        assert _ufuncs._last_team() == 3
+        budget(1)
+        ru.relu(x)
+        assert _ufuncs._last_team() == 1
+        budget(64)
+        ru.relu(x)
+        assert _ufuncs._last_team() == 4
+        ru.relu(x[: 3 * (128 << 10) // 4])            # 3 chunks: 3 threads
+        assert _ufuncs._last_team() == 3
+    assert _ufuncs._team_stats()["busy"] == 0
+
+
+@needs_teams
+def test_a_call_finding_the_budget_used_runs_alone(budget):
+    """While another thread's calls hold the whole budget (2), a call here
+    that asks for 2 threads runs on this thread alone, and gives the same
+    bits; once they are done, it gets its team again."""
+    budget(2)
+    big = np.ones(1 << 25, np.float32)                # 128 MiB: tens of ms a call
+    x = np.linspace(-1, 1, BIG, dtype=np.float32)
+    stop, errors = threading.Event(), []
+
+    def hold():
+        try:
+            with ru.threads(2):
+                while not stop.is_set():
+                    ru.relu(big, out=big)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    alone = []
+    try:
+        with ru.threads(2):
+            for _ in range(3):            # A's call may end just as ours starts
+                for _ in range(10**5):
+                    if _ufuncs._team_stats()["busy"] >= 2:
+                        break
+                assert_same_bits(ru.relu(x), np.maximum(x, 0))
+                alone.append(_ufuncs._last_team())
+                if alone[-1] == 1:
+                    break
+    finally:
+        stop.set()
+        t.join(60)
+    assert not errors, errors
+    assert 1 in alone, f"teams of {alone} while the budget was held"
+    with ru.threads(2):
+        ru.relu(x)
+        assert _ufuncs._last_team() == 2
+
+
+@needs_teams
+def test_concurrent_calls_give_back_their_threads(budget):
+    """Four threads, each with threads(2), many large calls at once: right
+    bits, and afterwards nothing is held (a leak would turn teams off for
+    good)."""
+    budget(2)
+    xs = [np.linspace(-1, 1, BIG, dtype=np.float32) * (k + 1) for k in range(4)]
+    errors = []
+
+    def worker(x):
+        try:
+            expected = np.maximum(x, 0)
+            with ru.threads(2):
+                for _ in range(30):
+                    assert_same_bits(ru.relu(x), expected)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=worker, args=(x,)) for x in xs]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not errors, errors
+    assert _ufuncs._team_stats()["busy"] == 0
+    with ru.threads(2):
+        ru.relu(xs[0])
+        assert _ufuncs._last_team() == 2
 
 
 def test_numba_backend_accepts_the_setting():
