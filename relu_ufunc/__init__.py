@@ -172,6 +172,70 @@ def threads(n):
         _setting.set_own(old)
 
 
+def _register_with_threadpoolctl(threadpoolctl):
+    """Register relu_ufunc's controller (threadpoolctl 3.5 and later)."""
+    if getattr(threadpoolctl, "register", None) is None:
+        return
+    try:
+        from relu_ufunc._threadpoolctl import ReluUfuncController
+        threadpoolctl.register(ReluUfuncController)
+    except Exception as e:  # noqa: BLE001 - never break the user's import
+        import warnings
+        warnings.warn(f"relu_ufunc could not register with threadpoolctl: {e!r}",
+                      RuntimeWarning, stacklevel=2)
+
+
+class _ThreadpoolctlHook:
+    """Registers relu_ufunc's controller right after threadpoolctl is first
+    imported, so that ``import relu_ufunc`` need not import threadpoolctl.
+
+    A meta path finder that answers for the module "threadpoolctl" only: it
+    removes itself, asks the other finders for the real spec, and wraps its
+    loader so that registering follows executing the module.  The module
+    ends up with its own loader; other imports pay one string compare."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threadpoolctl":
+            return None
+        try:
+            _sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in _sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+class _RegisteringLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        # The module keeps its real loader (inspect, pkgutil and reload use it).
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        _register_with_threadpoolctl(module)
+
+
+def _hook_threadpoolctl():
+    if "threadpoolctl" in _sys.modules:
+        _register_with_threadpoolctl(_sys.modules["threadpoolctl"])
+    elif not any(isinstance(f, _ThreadpoolctlHook) for f in _sys.meta_path):
+        _sys.meta_path.insert(0, _ThreadpoolctlHook())
+
+
 backend, _impl = _select_backend()
 relu = _impl.relu
 relu_grad = _impl.relu_grad
@@ -180,6 +244,8 @@ leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
 _setting = _CThreadSetting(_impl) if backend == "cython" else _PythonThreadSetting()
 del _impl
+if backend == "cython":     # the Numba backend has no native threads to list
+    _hook_threadpoolctl()
 
 __all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
            "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",

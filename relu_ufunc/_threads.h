@@ -2,10 +2,13 @@
  * Opt-in threads for the kernels: relu_ufunc.set_num_threads, threads() and
  * threadpoolctl.  Hand-written; the kernels include it.
  *
- * Everything here is static, and the state (the settings, the budget, the
- * fork flag) lives in the translation unit that includes this header.  So
- * include it in exactly one translation unit, the extension module's (as
- * the build does today), or every unit gets a state of its own.
+ * Everything here but relu_ufunc_get_num_threads is static, and the state
+ * (the settings, the budget, the fork flag) lives in the translation unit
+ * that includes this header.  So include it in exactly one translation
+ * unit, the extension module's (as the build does today): a second one
+ * would fail to link, on relu_ufunc_get_num_threads, rather than get a
+ * state of its own.  Kernels split over several .c files would need these
+ * definitions moved to one .c, with extern declarations here.
  *
  * What the kernels call
  * ---------------------
@@ -39,6 +42,12 @@
  *   void relu_set_default_threads(int n)  without a value of their own
  *   relu_thread_budget, relu_busy, relu_teams_run, relu_last_team,
  *   relu_team_started, relu_fork_disabled introspection for the tests
+ *
+ * What threadpoolctl finds
+ * ------------------------
+ *   int relu_ufunc_get_num_threads(void)  exported from the extension:
+ *       relu_get_num_threads().  It tells threadpoolctl that this shared
+ *       library is relu_ufunc's (relu_ufunc/_threadpoolctl.py).
  *
  * Per thread and per process
  * --------------------------
@@ -136,6 +145,20 @@ static inline int relu_get_own_threads(void) { return relu_own_threads; }
 static inline void relu_set_own_threads(int n) { relu_own_threads = n > 0 ? n : 0; }
 static inline int relu_get_default_threads(void) { return RELU_LOAD(relu_default_threads); }
 static inline void relu_set_default_threads(int n) { RELU_STORE(relu_default_threads, n > 0 ? n : 1); }
+
+#if defined(_WIN32)
+#  define RELU_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#  define RELU_EXPORT __attribute__((visibility("default")))
+#else
+#  define RELU_EXPORT
+#endif
+
+RELU_EXPORT int relu_ufunc_get_num_threads(void);
+RELU_EXPORT int relu_ufunc_get_num_threads(void)
+{
+    return relu_get_num_threads();
+}
 
 #if RELU_ATFORK
 /* Runs in the child, on its only thread, before fork() returns there. */
