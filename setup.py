@@ -43,6 +43,25 @@ def expand(template, out, **context):
     return out
 
 
+def sync_headers(*headers):
+    """Put fresh copies of the hand-written headers beside the generated .pyx.
+
+    cythonize copies each dependency into build/src: the extension's depends
+    into build/src/relu_ufunc, and the generated .pyx's own (those same
+    copies) into build/src/build/src/relu_ufunc, beside the .c that includes
+    them.  It takes that second copy from the first before refreshing the
+    first, so without this an edited header reached the compiler one build
+    late."""
+    for header in headers:
+        with open(os.path.join(HERE, header)) as f:
+            text = f.read()
+        out = os.path.join(GEN_DIR, os.path.basename(header))
+        os.makedirs(GEN_DIR, exist_ok=True)
+        if not os.path.exists(out) or open(out).read() != text:
+            with open(out, "w") as f:
+                f.write(text)
+
+
 def load_table():
     return runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
 
@@ -101,6 +120,8 @@ def compile_args():
 
 
 generate_numba_loops()
+HEADERS = ["relu_ufunc/_loops_common.h", "relu_ufunc/_threads.h"]
+sync_headers(*HEADERS)
 
 ext = Extension(
     "relu_ufunc._ufuncs",
@@ -110,7 +131,7 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
-    depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops_common.h", "relu_ufunc/_loops.h.in"],
+    depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops.h.in", *HEADERS],
     # Without a C compiler the install still succeeds, on the Numba backend.
     optional=True,
 )

@@ -82,44 +82,158 @@ def get_array_module(x):
     return _sys.modules[__name__]
 
 
-_num_threads = 1
+# The threads setting: each thread's own value (0: none), which threads()
+# and threadpool_limits set for a block, and the process default, which
+# set_num_threads sets and threads without a value of their own use.  On the
+# Cython backend both live in C (_threads.h), where the inner loops read
+# them on the calling thread; the Numba backend keeps the same two here.
+_MAX_THREADS = 2**31 - 1
+
+
+def _check_count(n):
+    n = _operator.index(n)
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"number of threads must be at least 1 (and at most "
+                         f"{_MAX_THREADS}), got {n}")
+    return n
+
+
+class _PythonThreadSetting:
+    """The setting where there is no C side (the Numba backend)."""
+
+    def __init__(self):
+        import threading
+        self._default = 1
+        self._local = threading.local()
+
+    def get_own(self):
+        return getattr(self._local, "own", 0)
+
+    def set_own(self, n):
+        old, self._local.own = self.get_own(), n
+        return old
+
+    def get_default(self):
+        return self._default
+
+    def set_default(self, n):
+        old, self._default = self._default, n
+        return old
+
+    def get(self):
+        return self.get_own() or self._default
+
+
+class _CThreadSetting:
+    """The setting in C, which the inner loops read (Cython backend)."""
+
+    def __init__(self, ufuncs):
+        self.get_own = ufuncs._get_own_threads
+        self.set_own = ufuncs._set_own_threads
+        self.get_default = ufuncs._get_default_threads
+        self.set_default = ufuncs._set_default_threads
+        self.get = ufuncs._get_num_threads
 
 
 def set_num_threads(n):
-    """Let one large contiguous call use up to `n` threads; return the old value.
+    """Set the process default number of threads; return the old default.
 
     The default is 1: a call runs on the calling thread, as any NumPy ufunc.
-    With n > 1, a call whose output is at least 128 KiB per thread is split
-    into up to n chunks run in parallel (OpenMP, Cython backend only; the
-    Numba backend and builds without OpenMP stay single-threaded).  Smaller
-    calls pay nothing.  The setting is one value for the whole process, not
-    per thread: use `threads` to change it for a block of code.
+    With n > 1, a contiguous call whose output is at least 128 KiB per
+    thread is split into up to n chunks run in parallel (OpenMP, Cython
+    backend only; the Numba backend and builds without OpenMP stay
+    single-threaded).  Smaller calls pay nothing.
+
+    The default applies to every thread of the process that has no setting
+    of its own.  A thread has one inside a `threads` block (and inside
+    ``threadpoolctl.threadpool_limits``); there the block's value wins.
     """
-    global _num_threads
-    n = _operator.index(n)
-    if n < 1:
-        raise ValueError(f"number of threads must be at least 1, got {n}")
-    old, _num_threads = _num_threads, n
-    if backend == "cython":
-        from relu_ufunc import _ufuncs
-        _ufuncs._set_num_threads(n)
-    return old
+    return _setting.set_default(_check_count(n))
 
 
 def get_num_threads():
-    """The number of threads set by `set_num_threads` (default 1)."""
-    return _num_threads
+    """The number of threads a call made on this thread may use now: this
+    thread's own setting if it has one (`threads`, threadpool_limits), else
+    the process default (`set_num_threads`, 1 unless set)."""
+    return _setting.get()
 
 
 @_contextlib.contextmanager
 def threads(n):
-    """``with relu_ufunc.threads(2): ...`` sets the threads for the block and
-    restores the old value after it (process-wide, see `set_num_threads`)."""
-    old = set_num_threads(n)
+    """``with relu_ufunc.threads(2): ...`` sets the threads for the calls this
+    Python thread makes in the block, and restores this thread's setting
+    after it.  Other threads, and the process default, are untouched; blocks
+    nest."""
+    n = _check_count(n)
+    old = _setting.set_own(n)
     try:
         yield
     finally:
-        set_num_threads(old)
+        _setting.set_own(old)
+
+
+def _register_with_threadpoolctl(threadpoolctl):
+    """Register relu_ufunc's controller (threadpoolctl 3.5 and later)."""
+    if getattr(threadpoolctl, "register", None) is None:
+        return
+    try:
+        from relu_ufunc._threadpoolctl import ReluUfuncController
+        threadpoolctl.register(ReluUfuncController)
+    except Exception as e:  # noqa: BLE001 - never break the user's import
+        import warnings
+        warnings.warn(f"relu_ufunc could not register with threadpoolctl: {e!r}",
+                      RuntimeWarning, stacklevel=2)
+
+
+class _ThreadpoolctlHook:
+    """Registers relu_ufunc's controller right after threadpoolctl is first
+    imported, so that ``import relu_ufunc`` need not import threadpoolctl.
+
+    A meta path finder that answers for the module "threadpoolctl" only: it
+    removes itself, asks the other finders for the real spec, and wraps its
+    loader so that registering follows executing the module.  The module
+    ends up with its own loader; other imports pay one string compare."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "threadpoolctl":
+            return None
+        try:
+            _sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in _sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = find_spec(name, path, target) if find_spec is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _RegisteringLoader(spec.loader)
+        return spec
+
+
+class _RegisteringLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        # The module keeps its real loader (inspect, pkgutil and reload use it).
+        module.__loader__ = self.loader
+        if getattr(module, "__spec__", None) is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        _register_with_threadpoolctl(module)
+
+
+def _hook_threadpoolctl():
+    if "threadpoolctl" in _sys.modules:
+        _register_with_threadpoolctl(_sys.modules["threadpoolctl"])
+    elif not any(isinstance(f, _ThreadpoolctlHook) for f in _sys.meta_path):
+        _sys.meta_path.insert(0, _ThreadpoolctlHook())
 
 
 backend, _impl = _select_backend()
@@ -128,7 +242,10 @@ relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward
 leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
+_setting = _CThreadSetting(_impl) if backend == "cython" else _PythonThreadSetting()
 del _impl
+if backend == "cython":     # the Numba backend has no native threads to list
+    _hook_threadpoolctl()
 
 __all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
            "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",

@@ -204,54 +204,7 @@ static inline int relu_disjoint(const void *a, const void *y, ptrdiff_t bytes)
     return p + bytes <= q || q + bytes <= p;
 }
 
-/* ---- opt-in threads ---------------------------------------------------------
- * relu_ufunc.set_num_threads: a contiguous call with at least
- * RELU_THREAD_BYTES of output per thread is split into that many chunks, on
- * 64-byte boundaries, run by an OpenMP team.  Smaller calls, and the
- * default of one thread, never touch OpenMP.                              */
-#define RELU_THREAD_BYTES ((ptrdiff_t)128 << 10)
-static int relu_num_threads = 1;
-
-static inline int relu_team_size(ptrdiff_t bytes)
-{
-    ptrdiff_t k = bytes / RELU_THREAD_BYTES;
-    if (relu_num_threads <= 1 || k <= 1)
-        return 1;
-    return k < relu_num_threads ? (int)k : relu_num_threads;
-}
-
-/* Start of chunk t of k, on a 64-byte boundary (every itemsize divides 64). */
-static inline ptrdiff_t relu_split(ptrdiff_t n, size_t size, int k, int t)
-{
-    ptrdiff_t per_line = (ptrdiff_t)(64 / size), lo;
-    if (t >= k)
-        return n;
-    lo = (ptrdiff_t)((double)n * t / k) / per_line * per_line;
-    return lo < n ? lo : n;
-}
-
-#ifdef _OPENMP
-#  define RELU_OMP_FOR _Pragma("omp parallel for num_threads(k) schedule(static)")
-#else
-#  define RELU_OMP_FOR
-#endif
-
-/* Run CALL (which uses lo and hi) over [0, n), on a team when it pays. */
-#define RELU_PARALLEL(n, size, CALL)                                          \
-    do {                                                                      \
-        int k = relu_team_size((n) * (ptrdiff_t)(size));                      \
-        if (k <= 1) {                                                         \
-            ptrdiff_t lo = 0, hi = (n);                                       \
-            CALL;                                                             \
-        } else {                                                              \
-            int t;                                                            \
-            RELU_OMP_FOR                                                      \
-            for (t = 0; t < k; t++) {                                         \
-                ptrdiff_t lo = relu_split((n), (size), k, t);                 \
-                ptrdiff_t hi = relu_split((n), (size), k, t + 1);             \
-                CALL;                                                         \
-            }                                                                 \
-        }                                                                     \
-    } while (0)
+/* ---- opt-in threads: RELU_PARALLEL and the settings, in _threads.h ---- */
+#include "_threads.h"
 
 #endif /* RELU_LOOPS_COMMON_H */
