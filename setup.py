@@ -178,9 +178,16 @@ class build_py_with_header(build_py):
         self.copy_file(os.path.join(HERE, "cuda", "relu_ufunc.h"), target)
 
 
+ext_modules = cythonize([ext], build_dir=os.path.join("build", "src"),
+                        compiler_directives={"language_level": 3})
+# cythonize() returns new Extension objects and drops optional=True (Cython
+# 3.3.1), which made a build without a C compiler fail instead of installing
+# the package for the Numba backend.  Put it back.
+for built in ext_modules:
+    built.optional = True
+
 setup(
-    ext_modules=cythonize([ext], build_dir=os.path.join("build", "src"),
-                          compiler_directives={"language_level": 3}),
+    ext_modules=ext_modules,
     cmdclass={"build_ext": build_ext_also_in_place, "build_py": build_py_with_header},
     packages=["relu_ufunc", "relu_ufunc.cuda"],
     package_data={"relu_ufunc": ["py.typed", "*.pyi"]},
