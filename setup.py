@@ -61,6 +61,25 @@ def generate_cython_loops():
                   ufuncs=ufuncs)
 
 
+def generate_scalar_api():
+    """The `cdef api` formulas that relu_ufunc._numba_ext calls from @njit code,
+    included at the end of _ufuncs.pyx: every (ufunc, formula suffix) of the
+    table for the types Numba compiles (not float16, not longdouble)."""
+    spec = load_table()
+    formulas = []
+    for name, (nin, chars) in spec["UFUNCS"].items():
+        seen = set()
+        for c in chars:
+            suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
+            if c in "eg" or suffix in seen:
+                continue
+            seen.add(suffix)
+            formulas.append(SimpleNamespace(name=name, nin=nin, suffix=suffix,
+                                            ctype=spec["FORMULA_C_TYPES"][suffix]))
+    return expand("relu_ufunc/_scalar_api.pxi.in", os.path.join(GEN_DIR, "_scalar_api.pxi"),
+                  formulas=formulas)
+
+
 def numba_loop(c):
     """How the Numba loop for type character c works, or None (longdouble:
     Numba has no such type).  float16 works on its bits, as in the header."""
@@ -105,6 +124,7 @@ def compile_args():
 
 
 generate_numba_loops()
+generate_scalar_api()
 
 ext = Extension(
     "relu_ufunc._ufuncs",
@@ -114,7 +134,8 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
-    depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h"],
+    depends=["cuda/relu_ufunc.h", "relu_ufunc/_contig.h",
+             os.path.join(GEN_DIR, "_scalar_api.pxi")],
     # Without a C compiler the install still succeeds, on the Numba backend.
     optional=True,
 )
