@@ -152,6 +152,12 @@ leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
 del _impl
 
+# Numba runs its entry points, relu_ufunc._numba_ext.init among them, at its
+# first compilation; on the Numba backend that is during this import, before
+# the names above existed, so that call left the work to this one.
+if "relu_ufunc._numba_ext" in _sys.modules:
+    _sys.modules["relu_ufunc._numba_ext"].init_after_import()
+
 __all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
            "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",
            "set_num_threads", "threads"]
