@@ -284,6 +284,23 @@ def test_broadcasting_binary():
                 exactly(jitted(name, "call")(a, b), uf(a, b))
 
 
+def test_one_loop_call_for_any_single_run():
+    """The driver gives an operand to one loop call when its elements are
+    one evenly strided run in C or Fortran order (or one value, broadcast),
+    and cuts it into runs otherwise."""
+    run = _numba_ext._run
+    a = np.empty((4, 5, 6))
+    assert run(a.shape, a.strides, False) == (True, 8)
+    f = np.asfortranarray(a)
+    assert run(f.shape, f.strides, True) == (True, 8)
+    assert run(f.shape, f.strides, False)[0] is False
+    assert run(a.shape, a[::-1, ::-1, ::-1].strides, False) == (True, -8)
+    assert run((4, 5, 6), (0, 0, 0), False) == (True, 0)
+    assert run(a[:, :, ::2].shape, a[:, :, ::2].strides, False) == (True, 16)
+    assert run(a[:, ::2].shape, a[:, ::2].strides, False)[0] is False
+    assert run((4, 1, 6), (48, 999, 8), False) == (True, 8)   # a length-1 axis's stride is moot
+
+
 def test_broadcast_mismatch_raises_valueerror():
     with pytest.raises(ValueError, match="broadcast"):
         jitted("relu_backward", "call")(np.ones(3), np.ones(4))
