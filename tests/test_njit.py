@@ -301,6 +301,18 @@ def test_one_loop_call_for_any_single_run():
     assert run((4, 1, 6), (48, 999, 8), False) == (True, 8)   # a length-1 axis's stride is moot
 
 
+def test_large_new_output_is_madvised_as_numpy_does_and_right():
+    """A new output of 4 MiB or more gets NumPy's MADV_HUGEPAGE (where NumPy
+    does it), so its first touch costs what it costs from Python."""
+    x = np.random.default_rng(7).standard_normal(600_000)
+    exactly(jitted("relu", "call")(x), ru.relu(x))
+    exactly(jitted("leaky_relu", "call")(x, 0.5), ru.leaky_relu(x, 0.5))
+    impl = _numba_ext._resolve("relu", (numba.typeof(x),), None, True)
+    assert ("_hugepage(" in impl.__relu_ufunc_source__) == _numba_ext._numpy_uses_hugepages()
+    if sys.platform.startswith("linux") and np.__version__ >= "2":
+        assert _numba_ext._numpy_uses_hugepages() == np._core.multiarray._get_madvise_hugepage()
+
+
 def test_broadcast_mismatch_raises_valueerror():
     with pytest.raises(ValueError, match="broadcast"):
         jitted("relu_backward", "call")(np.ones(3), np.ones(4))
