@@ -83,6 +83,25 @@ def generate_cython_loops():
                   ufuncs=ufuncs)
 
 
+def generate_scalar_api():
+    """The `cdef api` formulas that relu_ufunc._numba_ext calls from @njit code,
+    included at the end of _ufuncs.pyx: every (ufunc, formula suffix) of the
+    table for the types Numba compiles (not float16, not longdouble)."""
+    spec = load_table()
+    formulas = []
+    for name, (nin, chars) in spec["UFUNCS"].items():
+        seen = set()
+        for c in chars:
+            suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
+            if c in "eg" or suffix in seen:
+                continue
+            seen.add(suffix)
+            formulas.append(SimpleNamespace(name=name, nin=nin, suffix=suffix,
+                                            ctype=spec["FORMULA_C_TYPES"][suffix]))
+    return expand("relu_ufunc/_scalar_api.pxi.in", os.path.join(GEN_DIR, "_scalar_api.pxi"),
+                  formulas=formulas)
+
+
 def numba_loop(c):
     """How the Numba loop for type character c works, or None (longdouble:
     Numba has no such type).  float16 works on its bits, as in the header."""
@@ -120,6 +139,7 @@ def compile_args():
 
 
 generate_numba_loops()
+generate_scalar_api()
 HEADERS = ["relu_ufunc/_loops_common.h", "relu_ufunc/_threads.h"]
 sync_headers(*HEADERS)
 
@@ -131,7 +151,8 @@ ext = Extension(
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
                    ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=compile_args(),
-    depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops.h.in", *HEADERS],
+    depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops.h.in", *HEADERS,
+             os.path.join(GEN_DIR, "_scalar_api.pxi")],
     # Without a C compiler the install still succeeds, on the Numba backend.
     optional=True,
 )
@@ -195,9 +216,16 @@ class build_py_with_header(build_py):
         self.copy_file(os.path.join(HERE, "cuda", "relu_ufunc.h"), target)
 
 
+ext_modules = cythonize([ext], build_dir=os.path.join("build", "src"),
+                        compiler_directives={"language_level": 3})
+# cythonize() returns new Extension objects and drops optional=True (Cython
+# 3.3.1), which made a build without a C compiler fail instead of installing
+# the package for the Numba backend.  Put it back.
+for built in ext_modules:
+    built.optional = True
+
 setup(
-    ext_modules=cythonize([ext], build_dir=os.path.join("build", "src"),
-                          compiler_directives={"language_level": 3}),
+    ext_modules=ext_modules,
     cmdclass={"build_ext": build_ext_also_in_place, "build_py": build_py_with_header},
     packages=["relu_ufunc", "relu_ufunc.cuda"],
     package_data={"relu_ufunc": ["py.typed", "*.pyi"]},

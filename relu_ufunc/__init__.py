@@ -19,8 +19,30 @@ _BACKENDS = ("cython", "numba")
 
 
 def _load_cython():
-    from relu_ufunc import _ufuncs
-    return _ufuncs
+    # import_module, not `from relu_ufunc import _ufuncs`: where the extension
+    # was never built, that says "cannot import name '_ufuncs' from partially
+    # initialized module" (a circular import, it suggests) instead of
+    # ModuleNotFoundError.
+    import importlib
+    return importlib.import_module("relu_ufunc._ufuncs")
+
+
+def _not_built(error):
+    """Whether importing the extension failed because it is not there at all."""
+    return isinstance(error, ModuleNotFoundError) and error.name == "relu_ufunc._ufuncs"
+
+
+# How to get the compiled backend, for the messages below.
+_HOW_TO_BUILD = ("install a C compiler (gcc, clang or MSVC) and reinstall relu_ufunc "
+                 "(pip install --force-reinstall --no-cache-dir relu-ufunc, or "
+                 "pip install . in a source checkout)")
+
+
+def _cython_problem(error):
+    if _not_built(error):
+        return ("the compiled extension is missing: relu_ufunc._ufuncs was not built when "
+                "relu_ufunc was installed (most likely no C compiler was found)")
+    return f"the compiled extension relu_ufunc._ufuncs cannot be imported ({error})"
 
 
 def _load_numba():
@@ -37,9 +59,8 @@ def _select_backend():
         try:
             return "cython", _load_cython()
         except ImportError as e:
-            raise ImportError(f"RELU_UFUNC_BACKEND=cython, but the compiled extension "
-                              f"relu_ufunc._ufuncs cannot be imported ({e}); reinstall "
-                              f"relu_ufunc where a C compiler is available") from e
+            raise ImportError(f"RELU_UFUNC_BACKEND=cython, but {_cython_problem(e)}; "
+                              f"{_HOW_TO_BUILD}") from e
     if choice == "numba":
         try:
             return "numba", _load_numba()
@@ -53,12 +74,13 @@ def _select_backend():
             module = _load_numba()
         except ImportError as numba_error:
             raise ImportError(
-                f"relu_ufunc has neither its compiled extension ({cython_error}) nor Numba "
-                f"({numba_error}): install a C compiler and reinstall relu_ufunc, or "
-                f"install Numba (pip install 'relu-ufunc[numba]')") from numba_error
+                f"relu_ufunc cannot load: {_cython_problem(cython_error)}, and the Numba "
+                f"backend cannot load either ({numba_error}). Either {_HOW_TO_BUILD}, or "
+                f"install Numba: pip install 'relu-ufunc[numba]'") from numba_error
         import warnings
-        warnings.warn(f"relu_ufunc: the compiled extension is missing ({cython_error}); "
-                      f"using the Numba backend instead", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"relu_ufunc: {_cython_problem(cython_error)}; using the Numba backend "
+                      f"instead. For the compiled backend, {_HOW_TO_BUILD}.",
+                      RuntimeWarning, stacklevel=3)
         return "numba", module
 
 
@@ -246,6 +268,12 @@ _setting = _CThreadSetting(_impl) if backend == "cython" else _PythonThreadSetti
 del _impl
 if backend == "cython":     # the Numba backend has no native threads to list
     _hook_threadpoolctl()
+
+# Numba runs its entry points, relu_ufunc._numba_ext.init among them, at its
+# first compilation; on the Numba backend that is during this import, before
+# the names above existed, so that call left the work to this one.
+if "relu_ufunc._numba_ext" in _sys.modules:
+    _sys.modules["relu_ufunc._numba_ext"].init_after_import()
 
 __all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
            "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",

@@ -1,5 +1,7 @@
 """The two CPU backends: bit-identical values, and how one is chosen."""
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -71,20 +73,65 @@ def test_numba_backend_is_true_ufuncs_without_longdouble(both):
     assert list(out) == [0.0, 9.0, 0.0, 9.0]
 
 
-def test_missing_extension_falls_back_to_numba_with_one_warning():
-    pytest.importorskip("numba")
-    res = run(BLOCK_EXTENSION + """
+# What importing the extension raises where it was never built.
+NOT_BUILT = BLOCK_EXTENSION.replace(
+    'raise ImportError("blocked by the test")',
+    'raise ModuleNotFoundError("No module named %r" % name, name=name)')
+
+FALL_BACK = """
 import warnings
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import relu_ufunc
 msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-print(relu_ufunc.backend, len(msgs), "extension is missing" in msgs[0])
+print(relu_ufunc.backend, len(msgs))
+print(msgs[0])
 import numpy as np
 print(relu_ufunc.relu(np.array([-1.0, 2.0])).tolist())
-""")
+"""
+
+
+def test_extension_not_built_falls_back_to_numba_with_one_warning_that_says_so():
+    pytest.importorskip("numba")
+    res = run(NOT_BUILT + FALL_BACK)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.split("\n")[:2] == ["numba 1 True", "[0.0, 2.0]"]
+    backend, message, values = res.stdout.split("\n")[:3]
+    assert backend == "numba 1" and values == "[0.0, 2.0]"
+    assert "extension is missing" in message and "was not built" in message
+    assert "C compiler" in message and "reinstall relu_ufunc" in message
+    assert "circular" not in message and "partially initialized" not in message
+
+
+def test_extension_that_fails_to_import_falls_back_with_the_reason():
+    pytest.importorskip("numba")
+    res = run(BLOCK_EXTENSION + FALL_BACK)
+    assert res.returncode == 0, res.stderr
+    backend, message, values = res.stdout.split("\n")[:3]
+    assert backend == "numba 1" and values == "[0.0, 2.0]"
+    assert "cannot be imported (blocked by the test)" in message
+    assert "not built" not in message
+
+
+def test_package_without_extension_or_numba_says_not_built_and_what_to_install(tmp_path):
+    """A copy of the package without the compiled file, as pip installs it
+    where no C compiler is: the error says the extension was not built (not
+    a circular import) and names both ways out."""
+    src = pathlib.Path(relu_ufunc.__file__).parent
+    shutil.copytree(src, tmp_path / "relu_ufunc",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    # -S: no .pth files, so an editable install's finder cannot supply the
+    # extension from the checkout; NumPy comes from PYTHONPATH instead.
+    env = {k: v for k, v in os.environ.items() if k != "RELU_UFUNC_BACKEND"}
+    env["PYTHONPATH"] = str(pathlib.Path(np.__file__).parents[1])
+    res = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.modules['numba'] = None\n"
+                          "import relu_ufunc"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: relu_ufunc cannot load"), res.stderr
+    assert "was not built" in last and "C compiler" in last
+    assert "relu-ufunc[numba]" in last
+    assert "partially initialized" not in last
 
 
 def test_forced_cython_without_extension_is_importerror():

@@ -1,5 +1,6 @@
-"""examples/mlp.py: a few training steps lower the loss, and the relu_ufunc
-network and the np.maximum network end with the same weights."""
+"""The examples run: a few training steps lower the loss, and the relu_ufunc
+network ends with the same weights as the one spelled without it (mlp.py:
+np.maximum; njit_mlp.py: the seed's @njit x * (x > 0))."""
 import runpy
 
 import numpy as np
@@ -31,3 +32,18 @@ def test_mlp_forward_keeps_no_preactivation_copy(mlp):
     z = np.array([[-1.0, 2.0]], np.float32)
     h = mlp["ReluUfunc"]().forward(z)
     assert h is z and z.tolist() == [[0.0, 2.0]]
+
+
+def test_njit_mlp_runs_and_matches_the_seed_spelling(capsys):
+    """examples/njit_mlp.py: relu_ufunc inside jitted forward and backward
+    passes trains the network, to the very weights of the seed's x * (x > 0)."""
+    pytest.importorskip("numba")
+    mlp = runpy.run_path(str(source_file("examples/njit_mlp.py")))
+    runs = mlp["main"](["--steps", "4", "--batch", "64", "--hidden", "32"])
+    out = capsys.readouterr().out
+    assert "same weights as the seed's spelling: True" in out
+    assert "training step" in out and "activations alone" in out
+    params, losses = runs["relu_ufunc"]
+    assert losses[-1] < losses[0]
+    for ours, seed in zip(params, runs["seed"][0]):
+        assert np.array_equal(ours, seed)
