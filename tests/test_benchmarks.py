@@ -79,3 +79,18 @@ def test_threaded_calls_are_timed_with_threads_set():
     fn = threaded(lambda: seen.append(ru.get_num_threads()))
     timed(fn, 3)
     assert seen == [2, 2, 2] and ru.get_num_threads() == 1
+
+
+def test_oversubscription_benchmark_times_its_threads():
+    """benchmarks/oversubscription.py: every thread makes its calls, in
+    threads(T), and the setting is left as it was."""
+    import numpy as np
+    import relu_ufunc as ru
+    if ru.backend != "cython":
+        pytest.skip("the budget it varies is the Cython backend's")
+    from benchmarks.oversubscription import wall_time
+    arrays = [(np.linspace(-1, 1, 1000, dtype=np.float32) * k, np.zeros(1000, np.float32))
+              for k in range(1, 4)]
+    assert wall_time(arrays, 3, 2) > 0
+    assert all(np.array_equal(y, np.maximum(x, 0)) for x, y in arrays)
+    assert ru.get_num_threads() == 1
