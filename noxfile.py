@@ -2,6 +2,7 @@
 
     nox                      # every session, then the table of results
     nox -s "tests(3.13, newest)"
+    nox -s "tests(3.13, newest)" -- -x -k pickle    # arguments after -- go to pytest
 
 Each `tests` session, in its own fresh venv:
 1. builds the sdist, and from the sdist a wheel, with its Python
@@ -108,7 +109,7 @@ def _pytest(session, tests_dir, backend, xml):
     Failed tests (exit 1) are counted, and fail the session once the counts
     are written; any other non-zero exit (5: no tests ran) fails it at once."""
     session.run("python", "-m", "pytest", str(tests_dir), "-ra", "--strict-markers",
-                "-p", "no:cacheprovider", f"--junitxml={xml}",
+                "-p", "no:cacheprovider", f"--junitxml={xml}", *session.posargs,
                 env={"RELU_UFUNC_BACKEND": backend}, success_codes=[0, 1])
     suite = ET.parse(xml).getroot()
     suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
@@ -195,7 +196,7 @@ def tests(session, numpy):
     python_version = session.run("python", "-c", "import platform; "
                                  "print(platform.python_version())", silent=True).strip()
     row = {"session": session.name, "python": python_version, "numpy": numpy_version,
-           "numba": numba_version, "runs": []}
+           "numba": numba_version, "pytest_args": session.posargs, "runs": []}
     for backend in ("cython", "numba") if numba_version else ("cython",):
         row["runs"].append(_pytest(session, work / "tests", backend,
                                    tmp / f"junit-{backend}.xml"))
@@ -233,6 +234,9 @@ def matrix(session):
             lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
                          f"does not install | numba | NOT TESTED | | | |")
     print("\n".join(lines))
+    for args in sorted({" ".join(json.loads(p.read_text()).get("pytest_args", []))
+                        for p in RESULTS.glob("*.json")} - {""}):
+        print(f"(pytest was also given: {args})")
     print(f"matrix: {total['passed']} passed, {total['failures'] + total['errors']} failed, "
           f"{total['skipped']} skipped")
     if not ok:
