@@ -7,8 +7,9 @@
 #      once), the import gives exactly one RuntimeWarning that says the
 #      extension was not built, backend == "numba", and the test suite passes
 #      (relu_ufunc inside @njit included, on the Numba twins of the formulas).
-# The suite runs from a copy of tests/, examples/ and benchmarks/ outside the
-# checkout, so it imports the installed package, not the source tree.
+# The suite runs from a copy of tests/, examples/, benchmarks/ and
+# pyproject.toml (pytest's settings) outside the checkout, so it imports the
+# installed package, not the source tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,8 +21,19 @@ trap 'rm -rf "$WORK"' EXIT
 VPY=$WORK/venv/bin/python
 "$VPY" -m pip install -q --upgrade pip
 
+# From a clean copy of the checkout (its tracked and not-ignored files), as a
+# fresh clone would be: a build/ folder left by an earlier build with a
+# compiler would put its old extension into the wheel.
+SRC=$WORK/src
+mkdir "$SRC"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    if [ -e "$f" ]; then
+        mkdir -p "$SRC/$(dirname "$f")" && cp -p "$f" "$SRC/$f"
+    fi
+done
+
 echo "+ CC=/bin/false pip install .        (no working C compiler)"
-CC=/bin/false CXX=/bin/false "$VPY" -m pip install -v . >"$WORK/install.log" 2>&1 || {
+CC=/bin/false CXX=/bin/false "$VPY" -m pip install -v "$SRC" >"$WORK/install.log" 2>&1 || {
     cat "$WORK/install.log"; echo "FAIL: pip install . failed without a C compiler"; exit 1; }
 grep -E "building extension .* failed|Successfully installed" \
     "$WORK/install.log" | sed 's/^/  | /'
@@ -62,7 +74,7 @@ EOF
 
 echo "+ the test suite, on the installed package (Numba backend)"
 mkdir suite
-cp -r "$ROOT/tests" "$ROOT/examples" "$ROOT/benchmarks" suite/
+cp -r "$ROOT/tests" "$ROOT/examples" "$ROOT/benchmarks" "$ROOT/pyproject.toml" suite/
 cd suite
 "$VPY" -m pytest -q -p no:cacheprovider -W "ignore:relu_ufunc:RuntimeWarning" tests
 echo "no-compiler install: OK"
