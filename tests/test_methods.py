@@ -20,8 +20,6 @@ misaligned, and outputs that are exactly or partly the inputs.  Each example
 runs with every kernel build this CPU runs (Cython backend), and the results
 of the other backend, where it loads, must be the same bits.
 """
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +28,7 @@ from hypothesis import strategies as st
 import relu_ufunc as ru
 from relu_ufunc import _reference
 from relu_ufunc._spec import UFUNCS
+from relu_ufunc.__main__ import cpu_level, cpu_levels
 from conftest import assert_same_bits
 
 BINARY = tuple(n for n, (nin, _) in UFUNCS.items() if nin == 2)
@@ -39,27 +38,8 @@ SETTINGS = settings(max_examples=40, deadline=None,
 
 # ---- the implementations under test ---------------------------------------
 
-def _levels():
-    if ru.backend != "cython":
-        return [None]
-    from relu_ufunc import _ufuncs
-    return list(range(_ufuncs.MAX_CPU_LEVEL + 1))
-
-
-LEVELS = _levels()
-
-
-@contextlib.contextmanager
-def cpu_level(level):
-    if level is None:
-        yield
-        return
-    from relu_ufunc import _ufuncs
-    old = _ufuncs._set_cpu_level(level)
-    try:
-        yield
-    finally:
-        _ufuncs._set_cpu_level(old)
+# Each build of the kernels this CPU runs ([None]: the Numba backend has one).
+LEVELS = cpu_levels() or [None]
 
 
 def _other_backend():
