@@ -94,7 +94,8 @@ def store_plan_lines():
         lines.append(f"  from {_mib(stream_from):<11} streamed   the first of two sizes in a row where "
                      f"streaming won by 5% or more")
     lines.append("  in place, or overlapping an input: plain (the line was just read)")
-    lines.append("strided data: gathered into L1 blocks of 256, through the same kernel")
+    lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
+    lines.append("strided output: that kernel into L1 blocks of 256, then copied out")
     lines.append("aliased operands (reduce, accumulate): one element at a time, in order")
     return lines
 

@@ -61,7 +61,7 @@ static int relu_max_level(void)
  *  - reduce: the output is input 0 at stride 0 (acc = f(acc, x1[i]));
  *  - accumulate: input 0 is the output one step behind;
  *  - exact in place (out=x): each element is read, then written.
- * The vectorized kernels and the strided gather read many inputs before
+ * The vectorized kernels and the strided blocks read many inputs before
  * they write, so they may run only when each input is either apart from the
  * output or exactly the output element for element (NumPy's nomemoverlap,
  * with the stride-0 case that its IS_BINARY_REDUCE catches).  Anything
@@ -101,10 +101,10 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
     return head < n ? head : n;
 }
 
-/* Strided data goes through the vectorized kernels in blocks: gather into
- * L1 buffers, compute, scatter.  A scalar loop over the formulas would
- * branch, and mispredict on half-negative data (about 3.5 ns per element). */
-#define RELU_GATHER 256
+/* Elements of a strided output computed at a time into an L1 block before
+ * they are copied out: a loop that writes y at a stride stays scalar and
+ * branches, and mispredicts on half-negative data. */
+#define RELU_BLOCK 256
 
 /* ---- streaming (non-temporal) stores -------------------------------------
  * A plain store first reads the line it writes (write-allocate), so out of

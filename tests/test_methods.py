@@ -128,14 +128,16 @@ def pool(dtype):
 def arrays(draw, dtype, shape):
     """An array of `shape` in one of several layouts, same values whatever
     the layout: contiguous, every other element, reversed, transposed,
-    broadcast along an axis, or starting off its natural alignment."""
+    broadcast along an axis, starting off its natural alignment, or a field
+    of a packed record array (a stride that is not a whole number of
+    elements)."""
     values = pool(dtype)
     size = int(np.prod(shape))
     data = np.array(draw(st.lists(st.sampled_from(range(values.size)),
                                   min_size=size, max_size=size)), int)
     a = values[data].reshape(shape)
     layout = draw(st.sampled_from(["contiguous", "strided", "reversed", "transposed",
-                                   "broadcast", "misaligned"]))
+                                   "broadcast", "misaligned", "field"]))
     if layout == "strided":
         big = np.empty(tuple(2 * s for s in shape), a.dtype)
         view = big[tuple(slice(None, None, 2) for _ in shape) + (Ellipsis,)]
@@ -149,6 +151,8 @@ def arrays(draw, dtype, shape):
     elif layout == "misaligned":
         raw = np.empty(size * a.itemsize + 1, np.uint8)[1:]
         view = raw.view(a.dtype).reshape(shape)
+    elif layout == "field":
+        view = np.empty(shape, [("v", a.dtype), ("pad", "u1")])["v"]
     else:
         view = np.empty(shape, a.dtype)
     view[...] = a
