@@ -104,14 +104,16 @@ def test_streamed_output_overlapping_input_is_not_streamed(stores):
 @pytest.mark.parametrize("name, char", loops())
 def test_short_and_strided_runs(name, char, rng):
     """The aligning head, the unrolled loop and its tail, on short runs from
-    aligned and misaligned starts; and strided data, which goes through the
-    same kernel in gathered blocks."""
+    aligned and misaligned starts; and strided data, through the strided
+    kernel straight into a contiguous y, and through its L1 blocks (runs
+    longer than one block) into a strided y."""
     for n in (1, 2, 7, 31, 64, 65, 130, 257, 1031):
         for start in (0, 1, 3):
             x = random_values(rng, char, n + start)[start:]
             assert_into(name, call_args(name, x, rng), np.empty(n + start, x.dtype)[start:])
     x = random_values(rng, char, 3 * 700)[::3]
     assert_into(name, call_args(name, x, rng), np.empty(2 * 700, x.dtype)[::2])
+    assert_into(name, call_args(name, x, rng), np.empty(700, x.dtype))
 
 
 def test_cpu_level_setting():
