@@ -6,6 +6,7 @@ each build of the kernels this CPU runs (baseline, AVX2, AVX-512).  The
 benchmark times ``relu(x, out=y)`` against ``np.maximum(x, 0, out=y)``.
 """
 import contextlib
+import os
 import sys
 import time
 import timeit
@@ -80,20 +81,27 @@ def store_plan_lines():
     if not _ufuncs.HAVE_STREAM:
         lines.append("stores: plain at every size (this build has no streaming stores)")
         return lines
-    stream_from, sizes = _ufuncs._store_plan()
     lo = _mib(_ufuncs.PLAN_FROM)
-    lines.append("stores of a contiguous output that overlaps no input, by output size:")
-    lines.append(f"  below {lo:<10} plain      fits in cache, where streaming cannot win (not measured)")
-    for nbytes, plain, streamed in sizes:
-        kind = "streamed" if stream_from is not None and nbytes >= stream_from else "plain"
-        lines.append(f"  {_mib(nbytes):<16} {kind:<10} measured: plain {plain * 1e6:8.1f} us, "
-                     f"streamed {streamed * 1e6:8.1f} us ({streamed / plain:.2f}x)")
-    if stream_from is None:
-        lines.append("  from any size      plain      streaming never won by 5% at two sizes in a row")
-    else:
-        lines.append(f"  from {_mib(stream_from):<11} streamed   the first of two sizes in a row where "
-                     f"streaming won by 5% or more")
-    lines.append("  in place, or overlapping an input: plain (the line was just read)")
+    teams = [1]
+    if _ufuncs.HAVE_THREADS and len(os.sched_getaffinity(0)) >= 2:
+        teams.append(2)
+    for team in teams:
+        stream_from, sizes = _ufuncs._store_plan(threads=team)
+        on = "on the calling thread" if team == 1 else f"on {team} threads (relu_ufunc.threads({team}))"
+        lines.append(f"stores of a contiguous output that overlaps no input, {on}, by output size:")
+        lines.append(f"  below {lo:<10} plain      fits in cache, where streaming cannot win "
+                     f"(not measured)")
+        for nbytes, plain, streamed in sizes:
+            kind = "streamed" if stream_from is not None and nbytes >= stream_from else "plain"
+            lines.append(f"  {_mib(nbytes):<16} {kind:<10} measured: plain {plain * 1e6:8.1f} us, "
+                         f"streamed {streamed * 1e6:8.1f} us ({streamed / plain:.2f}x)")
+        if stream_from is None:
+            lines.append("  at every size     plain      streaming did not win by 5% at 64 MiB "
+                         "and every size below it")
+        else:
+            lines.append(f"  from {_mib(stream_from):<11} streamed   the smallest size from which "
+                         f"streaming won by 5% or more at every size")
+    lines.append("in place, or an output overlapping an input: plain stores at every size (the line was just read)")
     lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
     lines.append("strided output: that kernel into L1 blocks of 256, then copied out")
     lines.append("aliased operands (reduce, accumulate): one element at a time, in order")

@@ -121,6 +121,9 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
 #  define RELU_STREAM 1
 #  include <immintrin.h>
 #  include <time.h>
+#  if defined(__linux__)
+#    include <sys/mman.h>
+#  endif
 #else
 #  define RELU_STREAM 0
 #endif
@@ -155,44 +158,76 @@ static inline void relu_stream_fence(void) { _mm_sfence(); }
 #endif
 
 /* ---- the store plan --------------------------------------------------------
- * relu_stream_from: output bytes from which a contiguous run that overlaps
- * no input streams its stores.  RELU_UNPLANNED until the first call whose
- * output reaches RELU_PLAN_FROM, which measures it (relu_stream_plan, in
- * _loops.h.in: plain against streaming stores of the relu float32 kernel,
- * at doubling sizes); RELU_NEVER where streaming never won, or this build
- * has no streaming stores.  Below RELU_PLAN_FROM the input and output fit
- * in the caches of any x86-64 CPU, where streaming cannot win, so no call
- * that small ever pays for the measurement.  Python may set the value
- * instead (RELU_UFUNC_STREAM_FROM, or _ufuncs._set_stream_from in tests).  */
+ * relu_stream_from[team - 1]: output bytes from which a contiguous run that
+ * overlaps no input streams its stores, when it runs on a team of that
+ * many threads (1: the calling thread alone).  Each is RELU_UNPLANNED until
+ * the first call on that team size whose output reaches RELU_PLAN_FROM,
+ * which measures it (relu_stream_plan, in _loops.h.in: plain against
+ * streaming stores of the relu float32 kernel, at doubling sizes, on that
+ * many threads); RELU_NEVER where streaming never won, or this build has no
+ * streaming stores.  Per team size, because the answer moves with it: on a
+ * Zen 3 with 2 vCPUs, one thread streams from 4 MiB, while with 2 threads
+ * at 8 MiB plain stores win (283 against 408 us, float32) and streaming
+ * only from 16 MiB: two threads draw twice the cache bandwidth but share one
+ * memory bus.  Teams of RELU_TEAM_PLANS threads or more share the last plan.
+ * Below RELU_PLAN_FROM the input and output fit in the caches of any x86-64
+ * CPU, where streaming cannot win, so no call that small ever pays for the
+ * measurement.  Python may set every plan instead (RELU_UFUNC_STREAM_FROM,
+ * or _ufuncs._set_stream_from in tests).  */
 #define RELU_UNPLANNED ((ptrdiff_t)-1)
 #define RELU_NEVER PTRDIFF_MAX
 #define RELU_PLAN_FROM ((ptrdiff_t)1 << 20)
 #define RELU_PLAN_TO ((ptrdiff_t)64 << 20)
 #define RELU_PLAN_SIZES 7                         /* 1, 2, 4, ..., 64 MiB */
+#define RELU_TEAM_PLANS 64
 
-static ptrdiff_t relu_stream_from = RELU_STREAM ? RELU_UNPLANNED : RELU_NEVER;
+static ptrdiff_t relu_stream_from[RELU_TEAM_PLANS];
 static int relu_planning = 0;                     /* a thread is measuring */
 
-/* What the plan measured: best seconds per pass, plain and streamed. */
-static double relu_plan_plain[RELU_PLAN_SIZES], relu_plan_streamed[RELU_PLAN_SIZES];
-static int relu_plan_done = 0;                     /* sizes measured */
+/* What each plan measured: best seconds per pass, plain and streamed. */
+static double relu_plan_plain[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
+static double relu_plan_streamed[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
+static int relu_plan_done[RELU_TEAM_PLANS];      /* sizes measured */
+
+static inline int relu_plan_slot(int team)
+{
+    return team <= 1 ? 0 : team >= RELU_TEAM_PLANS ? RELU_TEAM_PLANS - 1 : team - 1;
+}
+
+/* Set every team size's plan to `from`; RELU_UNPLANNED: measure again.
+ * Called at import, and by _ufuncs._set_stream_from. */
+static void relu_set_plans(ptrdiff_t from)
+{
+    if (!RELU_STREAM)
+        from = RELU_NEVER;
+    for (int k = 0; k < RELU_TEAM_PLANS; k++) {
+        if (from == RELU_UNPLANNED)
+            relu_plan_done[k] = 0;
+        __atomic_store_n(&relu_stream_from[k], from, __ATOMIC_RELEASE);
+    }
+    if (from == RELU_UNPLANNED)
+        __atomic_store_n(&relu_planning, 0, __ATOMIC_RELEASE);
+}
 
 #if RELU_STREAM
-static ptrdiff_t relu_stream_plan(void);           /* in _loops.h.in */
+static ptrdiff_t relu_stream_plan(int team);      /* in _loops.h.in */
 #endif
 
-static inline int relu_should_stream(ptrdiff_t bytes)
+/* Whether a call writing `bytes` on `team` threads streams (measuring the
+ * plan of that team size first, where it is not yet). */
+static inline int relu_should_stream(ptrdiff_t bytes, int team)
 {
 #if RELU_STREAM
-    ptrdiff_t from = __atomic_load_n(&relu_stream_from, __ATOMIC_RELAXED);
+    ptrdiff_t from = __atomic_load_n(&relu_stream_from[relu_plan_slot(team)], __ATOMIC_RELAXED);
     if (from == RELU_UNPLANNED) {
         if (bytes < RELU_PLAN_FROM)
             return 0;
-        from = relu_stream_plan();
+        from = relu_stream_plan(team);
     }
     return bytes >= from;
 #else
     (void)bytes;
+    (void)team;
     return 0;
 #endif
 }

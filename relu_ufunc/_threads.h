@@ -12,12 +12,13 @@
  *
  * What the kernels call
  * ---------------------
- *   RELU_PARALLEL(n, itemsize, CALL)
- *       Run CALL over [0, n) on the calling thread, or on a team of OpenMP
- *       threads when the call is large enough and the calling thread's
- *       setting allows it.  CALL uses `lo` and `hi` (ptrdiff_t), the bounds
- *       of its chunk.  This is the whole interface for a kernel; the
- *       functions below are what it expands to.
+ *   RELU_ON_TEAM(k, n, itemsize, CALL)
+ *       Run CALL over [0, n) on the calling thread (k <= 1), or on a team
+ *       of k OpenMP threads that relu_team_begin granted.  CALL uses `lo`
+ *       and `hi` (ptrdiff_t), the bounds of its chunk.  A kernel calls
+ *       relu_team_begin, picks its stores for the team it got (the store
+ *       plan is measured per team size), runs RELU_ON_TEAM and calls
+ *       relu_team_end.
  *   int relu_team_begin(ptrdiff_t out_bytes, int *held)
  *       How many threads a call writing out_bytes may use (the calling
  *       thread's setting, at most one per RELU_THREAD_BYTES, within the
@@ -261,31 +262,30 @@ static inline ptrdiff_t relu_split(ptrdiff_t n, size_t size, int k, int t)
 }
 
 #ifdef _OPENMP
-#  define RELU_OMP_FOR _Pragma("omp parallel for num_threads(k) schedule(static)")
+#  define RELU_OMP_FOR _Pragma("omp parallel for num_threads(team_) schedule(static)")
 #else
 #  define RELU_OMP_FOR
 #endif
 
-/* Run CALL (which uses lo and hi) over [0, n), on a team when it pays.  A
- * team may come with fewer threads than k: the loop still covers every
- * chunk, each with the same bounds, so the bits do not depend on it. */
-#define RELU_PARALLEL(n, size, CALL)                                          \
+/* Run CALL (which uses lo and hi) over [0, n) on a team of k threads that
+ * relu_team_begin granted (k <= 1: on the caller).  A team may come with
+ * fewer threads than k: the loop still covers every chunk, each with the
+ * same bounds, so the bits do not depend on it. */
+#define RELU_ON_TEAM(k, n, size, CALL)                                        \
     do {                                                                      \
-        int held_;                                                            \
-        int k = relu_team_begin((n) * (ptrdiff_t)(size), &held_);            \
-        if (k <= 1) {                                                         \
+        const int team_ = (k);                                                \
+        if (team_ <= 1) {                                                     \
             ptrdiff_t lo = 0, hi = (n);                                       \
             CALL;                                                             \
         } else {                                                              \
             int t;                                                            \
             RELU_OMP_FOR                                                      \
-            for (t = 0; t < k; t++) {                                         \
-                ptrdiff_t lo = relu_split((n), (size), k, t);                 \
-                ptrdiff_t hi = relu_split((n), (size), k, t + 1);             \
+            for (t = 0; t < team_; t++) {                                     \
+                ptrdiff_t lo = relu_split((n), (size), team_, t);             \
+                ptrdiff_t hi = relu_split((n), (size), team_, t + 1);         \
                 CALL;                                                         \
             }                                                                 \
         }                                                                     \
-        relu_team_end(held_);                                                 \
     } while (0)
 
 #endif /* RELU_THREADS_H */

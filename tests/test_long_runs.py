@@ -128,52 +128,77 @@ def test_cpu_level_setting():
         assert _ufuncs._cpu_level() == level
 
 
-def _plan_rule(sizes):
+def _plan_rule(sizes, plan_sizes=7):
     """The rule _loops.h.in states, on the plan's own measurements: stream
-    from the first of two sizes in a row (or the last size) where streaming
-    was at least 5% faster; None where it never was."""
-    first, wins = None, 0
-    for nbytes, plain, streamed in sizes:
-        if streamed < 0.95 * plain:
-            wins += 1
-            first = nbytes if wins == 1 else first
-            if wins == 2:
-                break
-        else:
-            first, wins = None, 0
+    from the smallest size where streaming was at least 5% faster and stayed
+    so at every larger size, up to the last (64 MiB); None where it lost at
+    the last size, or where the plan could not measure every size."""
+    if len(sizes) < plan_sizes:
+        return None
+    first = None
+    for nbytes, plain, streamed in reversed(sizes):
+        if not streamed < 0.95 * plain:
+            break
+        first = nbytes
     return first
 
 
-def test_store_plan_follows_its_measurements():
+@pytest.fixture
+def fresh_plans():
+    """Every team size's plan unmeasured, and the plans as they were after."""
     from relu_ufunc import _ufuncs
     if not _ufuncs.HAVE_STREAM:
         pytest.skip("this build has no streaming stores")
-    old = _ufuncs._set_stream_from(-1)           # measure again
-    try:
-        assert _ufuncs._store_plan(measure=False) == (-1, [])
-        stream_from, sizes = _ufuncs._store_plan()
-        assert sizes, "the plan measured nothing"
-        assert [s for s, _, _ in sizes] == [_ufuncs.PLAN_FROM << k for k in range(len(sizes))]
-        assert all(p > 0 and q > 0 for _, p, q in sizes)
-        assert stream_from == _plan_rule(sizes)
-        # a large call measures the plan by itself, once
-        _ufuncs._set_stream_from(-1)
-        ru.relu(np.ones(_ufuncs.PLAN_FROM // 4, np.float32))
-        assert _ufuncs._stream_from() != -1
-        # and a small one never does
-        _ufuncs._set_stream_from(-1)
-        ru.relu(np.ones(_ufuncs.PLAN_FROM // 4 - 16, np.float32))
-        assert _ufuncs._stream_from() == -1
-    finally:
-        _ufuncs._set_stream_from(old)
+    old = _ufuncs._set_stream_from(-1)
+    yield _ufuncs
+    _ufuncs._set_stream_from(old)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_store_plan_follows_its_measurements(fresh_plans, threads):
+    """Each team size has a plan of its own, measured on that many threads,
+    that follows the rule from its own measurements."""
+    _ufuncs = fresh_plans
+    assert _ufuncs._store_plan(measure=False, threads=threads) == (-1, [])
+    stream_from, sizes = _ufuncs._store_plan(threads=threads)
+    assert [s for s, _, _ in sizes] == [_ufuncs.PLAN_FROM << k for k in range(7)]
+    assert all(p > 0 and q > 0 for _, p, q in sizes)
+    assert stream_from == _plan_rule(sizes)
+    other = 3 - threads
+    assert _ufuncs._store_plan(measure=False, threads=other) == (-1, [])
+
+
+def test_a_large_call_measures_the_plan_of_its_team(fresh_plans):
+    """A call with 1 MiB of output measures the plan of the team it runs on,
+    once; a smaller call never measures."""
+    _ufuncs = fresh_plans
+    ru.relu(np.ones(_ufuncs.PLAN_FROM // 4 - 16, np.float32))
+    assert _ufuncs._stream_from() == -1
+    ru.relu(np.ones(_ufuncs.PLAN_FROM // 4, np.float32))
+    assert _ufuncs._stream_from() != -1
+    assert _ufuncs._stream_from(threads=2) == -1
+    if _ufuncs.HAVE_THREADS and len(os.sched_getaffinity(0)) >= 2:      # a team can start
+        with ru.threads(2):
+            ru.relu(np.ones(_ufuncs.PLAN_FROM // 4, np.float32))
+        assert _ufuncs._stream_from(threads=2) != -1
+
+
+def test_setting_the_plan_sets_every_team_size(fresh_plans):
+    _ufuncs = fresh_plans
+    _ufuncs._set_stream_from(12345)
+    assert [_ufuncs._stream_from(k) for k in (1, 2, 7, 64, 500)] == [12345] * 5
+    _ufuncs._set_stream_from(None)
+    assert [_ufuncs._stream_from(k) for k in (1, 2, 500)] == [None] * 3
 
 
 def test_plan_rule():
     mib = 1 << 20
-    assert _plan_rule([(mib, 1.0, 2.0), (2 * mib, 1.0, 0.9), (4 * mib, 1.0, 0.5)]) == 2 * mib
-    assert _plan_rule([(mib, 1.0, 0.5), (2 * mib, 1.0, 1.0), (4 * mib, 1.0, 0.9)]) == 4 * mib
-    assert _plan_rule([(mib, 1.0, 0.5), (2 * mib, 1.0, 1.0)]) is None
-    assert _plan_rule([(mib, 1.0, 0.96)]) is None
+    sizes = lambda ratios: [(mib << k, 1.0, r) for k, r in enumerate(ratios)]
+    assert _plan_rule(sizes([2.0, 0.9, 0.5, 0.6, 0.6, 0.6, 0.6])) == 2 * mib
+    assert _plan_rule(sizes([0.5, 1.0, 0.9, 0.6, 0.6, 0.6, 0.6])) == 4 * mib
+    assert _plan_rule(sizes([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.96])) is None
+    assert _plan_rule(sizes([1.0] * 6 + [0.5])) == 64 * mib
+    assert _plan_rule(sizes([0.5, 0.5])) is None
 
 
 @pytest.mark.parametrize("value, expected", [("never", None), ("123456", 123456)])
