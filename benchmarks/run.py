@@ -126,6 +126,9 @@ def implementations(op, x, dy, y, scratch, nt_copy=None):
         impls += [
             ("leaky_relu(x, a, out=y)", "ours", lambda: ru.leaky_relu(x, a, out=y)),
             ("leaky_relu(x, a)", "ours", lambda: ru.leaky_relu(x, a)),
+            # NumPy's own call with a scalar operand: its machinery costs
+            # more than a one-input call's, whatever the loop does
+            ("np.multiply(x, a, out=y)", "floor", lambda: np.multiply(x, a, out=y)),
             ("np.where(x > 0, x, a * x)", "other", lambda: np.where(x > 0, x, a * x)),
             ("np.maximum(x, a * x)", "other", lambda: np.maximum(x, a * x)),
         ]
@@ -287,9 +290,12 @@ def run(sizes, dtypes, ops, min_time, repeat):
 # each size counts: L(n) for one input is the fastest of np.copyto, np.abs
 # and np.negative into out=, and from n = 1e7 a plain non-temporal copy loop
 # in C (benchmarks/ntcopy.c); L2(n) for two inputs the faster of np.add and
-# np.multiply.  The floor, where one is given, is a call that does no work
-# at all beyond NumPy's own (np.positive, NumPy's cheapest ufunc, at
-# n <= 100): where floor / against is over the target, nothing can meet it.
+# np.multiply.  The floor, where one is given, is NumPy's own cheapest call
+# of the same shape: np.positive at n <= 100, which does no work at all
+# beyond the call; for a scalar alpha, np.multiply(x, a, out=y), NumPy's own
+# loop with one operand a scalar, whose call costs more than a one-input
+# call's (np.abs) whatever the loop does.  Where floor / against is over the
+# target, no inner loop can meet it.
 NT_COPY = "nt copy (C probe)"
 L = ("np.copyto(y, x)", "np.abs(x, out=y)", "np.negative(x, out=y)", NT_COPY)
 L2 = ("np.add(dy, x, out=y)", "np.multiply(dy, x, out=y)")
@@ -300,7 +306,8 @@ TARGETS = [
     ("relu_backward", "relu_backward(dy, x, out=y)", L2, BIG, 1.05, None),
     ("relu", "relu(x, out=x)", ("np.abs(x, out=x)",), BIG, 1.0, None),
     ("relu", "relu(x[::2], out=z)", ("np.abs(x[::2], out=z)",), BIG, 1.1, None),
-    ("leaky_relu", "leaky_relu(x, a, out=y)", ("np.abs(x, out=y)",), BIG, 1.1, None),
+    ("leaky_relu", "leaky_relu(x, a, out=y)", ("np.abs(x, out=y)",), BIG, 1.1,
+     "np.multiply(x, a, out=y)"),
     ("relu", "relu(x, out=y)", ("np.maximum(x, 0)",), SMALL, 0.45, "np.positive(x, out=y)"),
     ("relu", "relu(x, out=y)", ("np.positive(x, out=y)",), SMALL, 1.0, None),
     ("relu", "relu(x)", ("x.copy()",), (10**5, 10**8), 1.05, None),
