@@ -75,7 +75,8 @@ def anchors(x, y, nt_copy):
     arrays, and from n = 1e7 a plain non-temporal copy loop in C."""
     impls = [("np.copyto(y, x)", "limit", lambda: np.copyto(y, x)),
              ("np.abs(x, out=y)", "anchor", lambda: np.abs(x, out=y)),
-             ("np.negative(x, out=y)", "anchor", lambda: np.negative(x, out=y))]
+             ("np.negative(x, out=y)", "anchor", lambda: np.negative(x, out=y)),
+             ("np.positive(x, out=y)", "floor", lambda: np.positive(x, out=y))]
     if nt_copy is not None and x.size >= 10**7:
         impls.append((NT_COPY, "anchor", lambda: nt_copy(x, y)))
     return impls
@@ -100,7 +101,6 @@ def implementations(op, x, dy, y, scratch, nt_copy=None):
             ("np.abs(x, out=x)", "anchor", lambda: np.abs(scratch, out=scratch)),
             ("np.abs(x[::2], out=z)", "anchor", lambda: np.abs(xs, out=ys)),
             ("x.copy()", "floor", lambda: x.copy()),
-            ("np.positive(x, out=y)", "floor", lambda: np.positive(x, out=y)),
             ("np.positive(x)", "floor", lambda: np.positive(x)),
             ("np.maximum(x, 0, out=y)", "other", lambda: np.maximum(x, 0, out=y)),
             ("np.maximum(x, 0)", "other", lambda: np.maximum(x, 0)),
@@ -291,8 +291,9 @@ def run(sizes, dtypes, ops, min_time, repeat):
 # and np.negative into out=, and from n = 1e7 a plain non-temporal copy loop
 # in C (benchmarks/ntcopy.c); L2(n) for two inputs the faster of np.add and
 # np.multiply.  The floor, where one is given, is NumPy's own cheapest call
-# of the same shape: np.positive at n <= 100, which does no work at all
-# beyond the call; for a scalar alpha, np.multiply(x, a, out=y), NumPy's own
+# of the same shape: np.positive(x, out=y), a ufunc call that only copies
+# (np.copyto in L(n) is no ufunc call, and at n = 1e3 it is cheaper than
+# any ufunc call can be); for a scalar alpha, np.multiply(x, a, out=y), NumPy's own
 # loop with one operand a scalar, whose call costs more than a one-input
 # call's (np.abs) whatever the loop does.  Where floor / against is over the
 # target, no inner loop can meet it.
@@ -301,8 +302,8 @@ L = ("np.copyto(y, x)", "np.abs(x, out=y)", "np.negative(x, out=y)", NT_COPY)
 L2 = ("np.add(dy, x, out=y)", "np.multiply(dy, x, out=y)")
 SMALL, BIG, ALL = (1, 100), (10**3, 10**8), (1, 10**8)
 TARGETS = [
-    ("relu", "relu(x, out=y)", L, BIG, 1.05, None),
-    ("relu_grad", "relu_grad(x, out=y)", L, BIG, 1.05, None),
+    ("relu", "relu(x, out=y)", L, BIG, 1.05, "np.positive(x, out=y)"),
+    ("relu_grad", "relu_grad(x, out=y)", L, BIG, 1.05, "np.positive(x, out=y)"),
     ("relu_backward", "relu_backward(dy, x, out=y)", L2, BIG, 1.05, None),
     ("relu", "relu(x, out=x)", ("np.abs(x, out=x)",), BIG, 1.0, None),
     ("relu", "relu(x[::2], out=z)", ("np.abs(x[::2], out=z)",), BIG, 1.1, None),
