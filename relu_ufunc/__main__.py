@@ -91,16 +91,19 @@ def store_plan_lines():
         lines.append(f"stores of a contiguous output that overlaps no input, {on}, by output size:")
         lines.append(f"  below {lo:<10} plain      fits in cache, where streaming cannot win "
                      f"(not measured)")
+        if sizes and sizes[0][0] > _ufuncs.PLAN_FROM:
+            below = _mib(sizes[0][0] // 2)
+            span = lo if below == lo else f"{lo} to {below}"
+            lines.append(f"  {span:<16} plain      not measured: streaming lost at a larger size")
         for nbytes, plain, streamed in sizes:
             kind = "streamed" if stream_from is not None and nbytes >= stream_from else "plain"
             lines.append(f"  {_mib(nbytes):<16} {kind:<10} measured: plain {plain * 1e6:8.1f} us, "
                          f"streamed {streamed * 1e6:8.1f} us ({streamed / plain:.2f}x)")
         if stream_from is None:
-            lines.append("  at every size     plain      streaming did not win by 5% at 64 MiB "
-                         "and every size below it")
+            lines.append("  at every size     plain      streaming did not win by 15% at 64 MiB")
         else:
             lines.append(f"  from {_mib(stream_from):<11} streamed   the smallest size from which "
-                         f"streaming won by 5% or more at every size")
+                         f"streaming won by 15% or more at it and every larger size")
     lines.append("in place, or an output overlapping an input: plain stores at every size (the line was just read)")
     lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
     lines.append("strided output: that kernel into L1 blocks of 256, then copied out")

@@ -184,10 +184,10 @@ static inline void relu_stream_fence(void) { _mm_sfence(); }
 static ptrdiff_t relu_stream_from[RELU_TEAM_PLANS];
 static int relu_planning = 0;                     /* a thread is measuring */
 
-/* What each plan measured: best seconds per pass, plain and streamed. */
+/* What each plan measured: median seconds per pass, plain and streamed,
+ * by size (1 MiB << k); 0 where it did not measure. */
 static double relu_plan_plain[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
 static double relu_plan_streamed[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
-static int relu_plan_done[RELU_TEAM_PLANS];      /* sizes measured */
 
 static inline int relu_plan_slot(int team)
 {
@@ -202,7 +202,8 @@ static void relu_set_plans(ptrdiff_t from)
         from = RELU_NEVER;
     for (int k = 0; k < RELU_TEAM_PLANS; k++) {
         if (from == RELU_UNPLANNED)
-            relu_plan_done[k] = 0;
+            for (int size = 0; size < RELU_PLAN_SIZES; size++)
+                relu_plan_plain[k][size] = relu_plan_streamed[k][size] = 0;
         __atomic_store_n(&relu_stream_from[k], from, __ATOMIC_RELEASE);
     }
     if (from == RELU_UNPLANNED)

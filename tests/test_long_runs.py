@@ -129,18 +129,19 @@ def test_cpu_level_setting():
 
 
 def _plan_rule(sizes, plan_sizes=7):
-    """The rule _loops.h.in states, on the plan's own measurements: stream
-    from the smallest size where streaming was at least 5% faster and stayed
-    so at every larger size, up to the last (64 MiB); None where it lost at
-    the last size, or where the plan could not measure every size."""
+    """The rule _loops.h.in states, on the plan's own measurements (smallest
+    size first): measured from 64 MiB down while streaming was at least 15%
+    faster, so every size but the smallest measured won, and the smallest
+    measured lost unless it was 1 MiB; stream from the smallest that won,
+    None where 64 MiB did not."""
+    mib = 1 << 20
+    assert [s for s, _, _ in sizes] == [mib << k for k in range(plan_sizes - len(sizes), plan_sizes)]
+    won = [streamed < 0.85 * plain for _, plain, streamed in sizes]
+    assert all(won[1:]), "measured on below a size where streaming lost"
     if len(sizes) < plan_sizes:
-        return None
-    first = None
-    for nbytes, plain, streamed in reversed(sizes):
-        if not streamed < 0.95 * plain:
-            break
-        first = nbytes
-    return first
+        assert not won[0], "stopped at a size where streaming won"
+    winners = [s for (s, _, _), w in zip(sizes, won) if w]
+    return winners[0] if winners else None
 
 
 @pytest.fixture
@@ -161,7 +162,7 @@ def test_store_plan_follows_its_measurements(fresh_plans, threads):
     _ufuncs = fresh_plans
     assert _ufuncs._store_plan(measure=False, threads=threads) == (-1, [])
     stream_from, sizes = _ufuncs._store_plan(threads=threads)
-    assert [s for s, _, _ in sizes] == [_ufuncs.PLAN_FROM << k for k in range(7)]
+    assert sizes and sizes[-1][0] == _ufuncs.PLAN_FROM << 6       # from 64 MiB down
     assert all(p > 0 and q > 0 for _, p, q in sizes)
     assert stream_from == _plan_rule(sizes)
     other = 3 - threads
@@ -193,12 +194,16 @@ def test_setting_the_plan_sets_every_team_size(fresh_plans):
 
 def test_plan_rule():
     mib = 1 << 20
-    sizes = lambda ratios: [(mib << k, 1.0, r) for k, r in enumerate(ratios)]
-    assert _plan_rule(sizes([2.0, 0.9, 0.5, 0.6, 0.6, 0.6, 0.6])) == 2 * mib
-    assert _plan_rule(sizes([0.5, 1.0, 0.9, 0.6, 0.6, 0.6, 0.6])) == 4 * mib
-    assert _plan_rule(sizes([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.96])) is None
-    assert _plan_rule(sizes([1.0] * 6 + [0.5])) == 64 * mib
-    assert _plan_rule(sizes([0.5, 0.5])) is None
+    sizes = lambda ratios: [(mib << k, 1.0, r) for k, r in enumerate(ratios, 7 - len(ratios))]
+    assert _plan_rule(sizes([2.0, 0.8, 0.5, 0.6, 0.6, 0.6, 0.6])) == 2 * mib
+    assert _plan_rule(sizes([0.8, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6])) == mib
+    assert _plan_rule(sizes([0.9, 0.6, 0.6, 0.6, 0.6])) == 8 * mib     # 0.9: no win
+    assert _plan_rule(sizes([0.9])) is None
+    assert _plan_rule(sizes([1.0, 0.5])) == 64 * mib
+    with pytest.raises(AssertionError):
+        _plan_rule(sizes([0.5, 0.6]))                  # went on below a win: not the rule
+    with pytest.raises(AssertionError):
+        _plan_rule(sizes([0.5, 1.0, 0.5]))             # went on below a loss
 
 
 @pytest.mark.parametrize("value, expected", [("never", None), ("123456", 123456)])
