@@ -240,7 +240,7 @@ static inline int relu_disjoint(const void *a, const void *y, ptrdiff_t bytes)
     return p + bytes <= q || q + bytes <= p;
 }
 
-/* ---- opt-in threads: RELU_PARALLEL and the settings, in _threads.h ---- */
+/* ---- opt-in threads: RELU_ON_TEAM and the settings, in _threads.h ---- */
 #include "_threads.h"
 
 #endif /* RELU_LOOPS_COMMON_H */

@@ -302,7 +302,7 @@ def test_reduceat(name, data):
 @pytest.mark.parametrize("name", BINARY)
 @pytest.mark.parametrize("n", [2, 5, 100, 257, 1000, 5000])
 def test_long_reductions(name, n):
-    """Past one gathered block, and long enough for any vector path: every
+    """Past one L1 block (256), and long enough for any vector path: every
     dtype, reduce and accumulate along a contiguous and a strided axis."""
     rng = np.random.default_rng(n)
     f = formula(name)
