@@ -57,19 +57,26 @@ def host_program(suffix):
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
-@pytest.mark.parametrize("suffix", list(CASES))
-@pytest.mark.parametrize("lang", ["c", "c++"])
-def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
-    src, x, dy = host_program(suffix)
-    path = tmp_path / ("t.c" if lang == "c" else "t.cpp")
+def build_host_program(tmp_path, name, src, lang):
+    """Compile src as C99 or C++ with the header on the include path, warnings
+    as errors; return the executable's path (skip where there is no C++)."""
+    path = tmp_path / (name + (".c" if lang == "c" else ".cpp"))
     path.write_text(src)
     compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
     if compiler is None:
         pytest.skip("no C++ compiler")
     std = ["-std=c99"] if lang == "c" else []
     subprocess.run([compiler, *std, "-O2", "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
-                    "-o", str(tmp_path / "t")], check=True)
-    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True)
+                    "-o", str(tmp_path / name)], check=True)
+    return str(tmp_path / name)
+
+
+@pytest.mark.parametrize("suffix", list(CASES))
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
+    src, x, dy = host_program(suffix)
+    exe = build_host_program(tmp_path, "t", src, lang)
+    out = subprocess.run([exe], capture_output=True, text=True, check=True)
     unsigned = x.dtype.kind == "u" or CASES[suffix][2] is not None
     got = np.array([int(v) for v in out.stdout.split()], np.uint64 if unsigned else np.int64)
     refs = [_reference.relu(x), _reference.relu_grad(x), _reference.relu_backward(dy, x)]
@@ -164,12 +171,4 @@ def test_public_functions_have_the_documented_signatures(tmp_path, lang):
         params = ", ".join([ctype] * len(args))
         lines.append(f"{ctype} (*f{k})({params}) = {cname}; ok &= f{k} != 0;")
     lines += ["return ok ? 0 : 1; }"]
-    path = tmp_path / ("api.c" if lang == "c" else "api.cpp")
-    path.write_text("\n".join(lines))
-    compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
-    if compiler is None:
-        pytest.skip("no C++ compiler")
-    std = ["-std=c99"] if lang == "c" else []
-    subprocess.run([compiler, *std, "-O2", "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
-                    "-o", str(tmp_path / "api")], check=True)
-    subprocess.run([str(tmp_path / "api")], check=True)
+    subprocess.run([build_host_program(tmp_path, "api", "\n".join(lines), lang)], check=True)

@@ -31,22 +31,29 @@ METHODS = ["fork", "forkserver", "spawn"]
 RUNNERS = ["process", "pool", "executor", "dask"]
 
 
-def run_scenario(*args, timeout=OUTER_TIMEOUT):
-    proc = subprocess.Popen([sys.executable, SCENARIO, *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def run_isolated(argv, timeout, what):
+    """Run argv in a session of its own; kill the whole session when it ends
+    or after `timeout` s (then fail, saying `what` did not finish), so that
+    a hung forked child never outlives its test."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"the scenario {args} did not finish in {timeout} s\n{out}\n{err}")
+        pytest.fail(f"{what} did not finish in {timeout} s\n{out}\n{err}")
     finally:
         try:                    # whatever it left in its session
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     return proc.returncode, out, err
+
+
+def run_scenario(*args, timeout=OUTER_TIMEOUT):
+    return run_isolated([sys.executable, SCENARIO, *map(str, args)], timeout,
+                        f"the scenario {args}")
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -106,20 +113,9 @@ def call():
 
 
 def run_code(code, timeout=120):
-    proc = subprocess.Popen([sys.executable, "-c", FORK_CODE + code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"did not finish in {timeout} s (a forked child hung?)\n{out}\n{err}")
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err}"
+    rc, out, err = run_isolated([sys.executable, "-c", FORK_CODE + code], timeout,
+                                "the code (a forked child hung?)")
+    assert rc == 0, f"exit {rc}\n{out}\n{err}"
     return out
 
 
