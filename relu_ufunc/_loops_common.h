@@ -177,7 +177,6 @@ static inline void relu_stream_fence(void) { _mm_sfence(); }
 #define RELU_UNPLANNED ((ptrdiff_t)-1)
 #define RELU_NEVER PTRDIFF_MAX
 #define RELU_PLAN_FROM ((ptrdiff_t)1 << 20)
-#define RELU_PLAN_TO ((ptrdiff_t)64 << 20)
 #define RELU_PLAN_SIZES 7                         /* 1, 2, 4, ..., 64 MiB */
 #define RELU_TEAM_PLANS 64
 
@@ -192,6 +191,14 @@ static double relu_plan_streamed[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
 static inline int relu_plan_slot(int team)
 {
     return team <= 1 ? 0 : team >= RELU_TEAM_PLANS ? RELU_TEAM_PLANS - 1 : team - 1;
+}
+
+/* What the plan of `team` measured at size k (1 MiB << k): median seconds
+ * per pass with plain or streamed stores, 0 where it did not measure. */
+static inline double relu_plan_seconds(int team, int k, int streamed)
+{
+    const int slot = relu_plan_slot(team);
+    return streamed ? relu_plan_streamed[slot][k] : relu_plan_plain[slot][k];
 }
 
 /* Set every team size's plan to `from`; RELU_UNPLANNED: measure again.
