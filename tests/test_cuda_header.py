@@ -172,3 +172,61 @@ def test_public_functions_have_the_documented_signatures(tmp_path, lang):
         lines.append(f"{ctype} (*f{k})({params}) = {cname}; ok &= f{k} != 0;")
     lines += ["return ok ? 0 : 1; }"]
     subprocess.run([build_host_program(tmp_path, "api", "\n".join(lines), lang)], check=True)
+
+
+# Signalling NaNs (one per sign) as bits, per suffix: the select-only public
+# functions must return them unchanged and raise no FP flag.
+SNAN_BITS = {"f16": (0x7C01, 0xFD00), "f32": (0x7FA00000, 0xFF800001),
+             "f64": (0x7FF4000000000000, 0xFFF0000000000001)}
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+@pytest.mark.parametrize("lang", ["c", "c++"])
+def test_header_select_formulas_raise_no_flag_on_signalling_nan(tmp_path, lang, opt):
+    """Host code including the header: relu, relu_grad, relu_backward and
+    leaky_relu_grad on signalling NaNs give them back bit for bit, with
+    FE_INVALID still clear (a float compare, x != x included, would set it);
+    long double too, on its own bit layout."""
+    lines = ["#include <fenv.h>", "#include <stdio.h>", "#include <string.h>",
+             '#include "relu_ufunc.h"', "int main(void) { int bad = 0;"]
+    for suffix, patterns in SNAN_BITS.items():
+        ctype, utype = FORMULA_C_TYPES[suffix], FORMULA_C_TYPES["u" + suffix[1:]]
+        for bits in patterns:
+            for call in (f"relu_{suffix}(x)", f"relu_grad_{suffix}(x)",
+                         f"relu_backward_{suffix}(one, x)", f"leaky_relu_grad_{suffix}(x, one)"):
+                lines.append(
+                    f"{{ volatile {utype} xb = {bits}ULL; {utype} b = xb, rb; {ctype} x, r;"
+                    f" {ctype} one; memset(&one, 0, sizeof one); memcpy(&x, &b, sizeof x);"
+                    f" feclearexcept(FE_ALL_EXCEPT); r = {call}; memcpy(&rb, &r, sizeof rb);"
+                    f" if (fetestexcept(FE_INVALID) || rb != b) {{ bad = 1;"
+                    f' printf("{call} on {bits:#x}: bits %llx, invalid %d\\n",'
+                    f" (unsigned long long)rb, !!fetestexcept(FE_INVALID)); }} }}")
+    # long double: a quiet NaN with its quiet bit (the top stored fraction
+    # bit, LDBL_MANT_DIG - 2) cleared and bit 0 set; compared on the bytes
+    # that hold the value (x87 extended has padding).
+    lines.append("""
+#if RELU_HAS_LONGDOUBLE && (LDBL_MANT_DIG == 64 || LDBL_MANT_DIG == 113)
+    { long double q = __builtin_nanl(""), s, r, one = 0.0L; unsigned char qb[sizeof q];
+      const int bit = LDBL_MANT_DIG - 2, used = LDBL_MANT_DIG == 64 ? 10 : 16;
+      memcpy(qb, &q, sizeof q); qb[bit / 8] &= (unsigned char)~(1u << (bit % 8)); qb[0] |= 1;
+      memcpy(&s, qb, sizeof s);
+      for (int f = 0; f < 4; f++) {
+        feclearexcept(FE_ALL_EXCEPT);
+        r = f == 0 ? relu_ld(s) : f == 1 ? relu_grad_ld(s)
+          : f == 2 ? relu_backward_ld(one, s) : leaky_relu_grad_ld(s, one);
+        if (fetestexcept(FE_INVALID) || memcmp(&r, &s, used)) {
+          bad = 1; printf("long double formula %d on a signalling NaN\\n", f); }
+      } }
+#endif""")
+    lines += ["return bad; }"]
+    path = tmp_path / ("snan." + ("c" if lang == "c" else "cpp"))
+    path.write_text("\n".join(lines))
+    compiler = CC if lang == "c" else (shutil.which("c++") or shutil.which("g++"))
+    if compiler is None:
+        pytest.skip("no C++ compiler")
+    std = ["-std=gnu99"] if lang == "c" else []
+    subprocess.run([compiler, *std, opt, "-Wall", "-Werror", "-I", HEADER_DIR, str(path),
+                    "-o", str(tmp_path / "snan"), "-lm"], check=True)
+    res = subprocess.run([str(tmp_path / "snan")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
