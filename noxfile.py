@@ -41,11 +41,16 @@ PYPROJECT = tomllib.loads((HERE / "pyproject.toml").read_text())["project"]
 DIST = HERE / "dist"
 RESULTS = HERE / ".nox" / "matrix"
 
-# (Python, NumPy): the oldest supported Python with the oldest supported
-# NumPy; the newest Python with the newest NumPy; the Python in between with
-# the newest NumPy it gets. "oldest" is pyproject's floor, "newest" the newest
-# release pip installs for that Python (resolved when the session runs).
-MATRIX = [("3.11", "oldest"), ("3.12", "newest"), ("3.13", "newest")]
+# (Python, NumPy, C compiler): the oldest supported Python with the oldest
+# supported NumPy; the others with the newest NumPy they get. "oldest" is
+# pyproject's floor, "newest" the newest release pip installs for that
+# Python (resolved when the session runs). The wheel is built with the
+# compiler named (clang from Debian's package, which .ci/run installs).
+# Python 3.14 and 3.15, which pyenv does not have here, run in a Debian
+# testing chroot, and ARM64 in an emulated one (.ci/chroot_tests.sh); their
+# results join this table (CHROOT_CELLS).
+MATRIX = [("3.11", "oldest", "gcc"), ("3.12", "newest", "gcc"), ("3.13", "newest", "clang")]
+CHROOT_CELLS = [("3.14", "x86-64"), ("3.15", "x86-64"), ("3.13", "arm64")]
 
 nox.options.sessions = ["sdist", "tests", "matrix"]
 nox.options.error_on_missing_interpreters = True     # a missing Python fails, never skips
@@ -66,10 +71,12 @@ assert f"numba>={NUMBA_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
 CLASSIFIED = sorted((c.rsplit(" ", 1)[1] for c in PYPROJECT["classifiers"]
                      if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)),
                     key=lambda v: tuple(map(int, v.split("."))))
-assert MATRIX[0] == (PYTHON_FLOOR, "oldest"), (MATRIX[0], PYTHON_FLOOR)
-assert MATRIX[-1][1] == "newest"
-assert [py for py, _ in MATRIX] == CLASSIFIED, (
-    f"pyproject.toml's classifiers say Python {CLASSIFIED}; the matrix tests {MATRIX}")
+assert MATRIX[0][:2] == (PYTHON_FLOOR, "oldest"), (MATRIX[0], PYTHON_FLOOR)
+TESTED = sorted({py for py, *_ in MATRIX} | {py for py, arch in CHROOT_CELLS if arch == "x86-64"},
+                key=lambda v: tuple(map(int, v.split("."))))
+assert TESTED == CLASSIFIED, (
+    f"pyproject.toml's classifiers say Python {CLASSIFIED}; CI tests {TESTED}")
+assert {cc for *_, cc in MATRIX} == {"gcc", "clang"}
 
 
 def _pyenv_versions_active():
@@ -132,9 +139,11 @@ def sdist(session):
 
 
 @nox.session
-@nox.parametrize(("python", "numpy"), MATRIX, ids=[f"{py}, {np_}" for py, np_ in MATRIX])
-def tests(session, numpy):
-    """A wheel from the sdist, installed without a compiler, and the suite on it."""
+@nox.parametrize(("python", "numpy", "compiler"), MATRIX,
+                 ids=[f"{py}, {np_}, {cc}" for py, np_, cc in MATRIX])
+def tests(session, numpy, compiler):
+    """A wheel from the sdist, built by `compiler`, installed without one,
+    and the suite on it."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     result_file = RESULTS / f"{session.python}.json"
     result_file.unlink(missing_ok=True)       # no stale result if this session fails
@@ -149,8 +158,11 @@ def tests(session, numpy):
     unpacked, = src.iterdir()
     shutil.rmtree(tmp / "dist", ignore_errors=True)
     session.install("build")
+    cc_path = shutil.which(compiler)
+    if cc_path is None:
+        session.error(f"{compiler} is not installed (.ci/run installs it)")
     session.run("python", "-m", "build", "--wheel", "--outdir", str(tmp / "dist"),
-                str(unpacked), silent=True)
+                str(unpacked), silent=True, env={"CC": cc_path})
     wheel, = (tmp / "dist").glob("*.whl")
     session.log(f"built {wheel.name} from {sdists[0].name}")
 
@@ -192,11 +204,17 @@ def tests(session, numpy):
                         silent=True).strip()
     assert pathlib.Path(where).is_relative_to(session.virtualenv.location), where
     session.run("python", "-m", "relu_ufunc", env={"RELU_UFUNC_BACKEND": "cython"})
+    build_info = session.run("python", "-c", "from relu_ufunc import _ufuncs; "
+                             "print(_ufuncs.BUILD_INFO)", silent=True).strip()
+    session.log(build_info)
+    if not build_info.startswith(f"relu_ufunc build: {compiler} ") or "threads: on" not in build_info:
+        session.error(f"the wheel was to be built by {compiler}, with threads: {build_info}")
 
     python_version = session.run("python", "-c", "import platform; "
                                  "print(platform.python_version())", silent=True).strip()
     row = {"session": session.name, "python": python_version, "numpy": numpy_version,
-           "numba": numba_version, "pytest_args": session.posargs, "runs": []}
+           "numba": numba_version, "pytest_args": session.posargs, "runs": [],
+           "compiler": build_info.split(":", 1)[1].split(",")[0].strip(), "arch": "x86-64"}
     for backend in ("cython", "numba") if numba_version else ("cython",):
         row["runs"].append(_pytest(session, work / "tests", backend,
                                    tmp / f"junit-{backend}.xml"))
@@ -210,29 +228,34 @@ def tests(session, numpy):
 
 @nox.session(python=False)
 def matrix(session):
-    """The table of every tests session's runs; fails unless each ran."""
-    lines = ["| session | Python | NumPy | Numba | backend | passed | failed | errors "
-             "| skipped |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """The table of every tests session's and chroot cell's runs; fails
+    unless each ran."""
+    lines = ["| cell | CPU | Python | NumPy | Numba | compiler | backend | passed | failed "
+             "| errors | skipped |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     ok, total = True, {"passed": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for py, _ in MATRIX:
-        path = RESULTS / f"{py}.json"
+    cells = [(f"tests({py})", RESULTS / f"{py}.json") for py, *_ in MATRIX]
+    cells += [(f"chroot {py} {arch}", RESULTS / f"chroot-{py}-{arch}.json")
+              for py, arch in CHROOT_CELLS]
+    for label, path in cells:
         if not path.exists():
-            lines.append(f"| tests({py}) | {py} | | | | NO RESULT: the session failed "
+            lines.append(f"| {label} | | | | | | | NO RESULT: the cell failed "
                          f"or did not run | | | |")
             ok = False
             continue
         row = json.loads(path.read_text())
         numba = row["numba"] or "does not install"
         for r in row["runs"]:
-            lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
-                         f"{numba} | {r['backend']} | {r['passed']} | "
-                         f"{r['failures']} | {r['errors']} | {r['skipped']} |")
+            lines.append(f"| {row['session']} | {row['arch']} | {row['python']} | "
+                         f"{row['numpy']} | {numba} | {row['compiler']} | {r['backend']} | "
+                         f"{r['passed']} | {r['failures']} | {r['errors']} | {r['skipped']} |")
             ok &= r["passed"] > 0 and r["failures"] == 0 and r["errors"] == 0
             for k in total:
                 total[k] += r[k]
         if row["numba"] is None:
-            lines.append(f"| {row['session']} | {row['python']} | {row['numpy']} | "
-                         f"does not install | numba | NOT TESTED | | | |")
+            lines.append(f"| {row['session']} | {row['arch']} | {row['python']} | "
+                         f"{row['numpy']} | {row.get('why_no_numba', 'does not install')} | "
+                         f"{row['compiler']} | numba | NOT TESTED | | | |")
     print("\n".join(lines))
     for args in sorted({" ".join(json.loads(p.read_text()).get("pytest_args", []))
                         for p in RESULTS.glob("*.json")} - {""}):

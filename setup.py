@@ -9,6 +9,8 @@ committed.
 """
 import os
 import runpy
+import shlex
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -31,16 +33,21 @@ C_TYPES = {
 }
 
 
-def expand(template, out, **context):
-    """Expand a Tempita template; rewrite `out` only when it changes, so that
-    unchanged builds are not recompiled."""
-    with open(os.path.join(HERE, template)) as f:
-        text = Template(f.read(), name=template).substitute(**context)
+def expand_text(text, out):
+    """Write `out` only when it changes, so that unchanged builds are not
+    recompiled."""
     os.makedirs(os.path.dirname(out), exist_ok=True)
     if not os.path.exists(out) or open(out).read() != text:
         with open(out, "w") as f:
             f.write(text)
     return out
+
+
+def expand(template, out, **context):
+    """Expand a Tempita template into `out`."""
+    with open(os.path.join(HERE, template)) as f:
+        text = Template(f.read(), name=template).substitute(**context)
+    return expand_text(text, out)
 
 
 def sync_headers(*headers):
@@ -145,7 +152,7 @@ sync_headers(*HEADERS)
 
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[generate_cython_loops()],
+    sources=[generate_cython_loops(), "relu_ufunc/_threads.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
@@ -153,35 +160,110 @@ ext = Extension(
     extra_compile_args=compile_args(),
     depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops.h.in", *HEADERS,
              os.path.join(GEN_DIR, "_scalar_api.pxi")],
-    # Without a C compiler the install still succeeds, on the Numba backend.
-    optional=True,
+    # Not optional: a compile error fails the install.  Only a compiler that
+    # does not work at all skips the extension (build_ext_checked).
 )
 
-OPENMP_PROBE = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+def user_flags(name):
+    """The user's CFLAGS or LDFLAGS, as a list: they go last on every
+    command line (the extension's and every probe's), so that they win."""
+    return shlex.split(os.environ.get(name, ""))
 
 
-def openmp_flags(compiler):
-    """["-fopenmp"] where this compiler builds and links an OpenMP program,
-    else [] (then relu_ufunc.set_num_threads has no effect)."""
-    import tempfile
-    if compiler.compiler_type == "msvc":
-        return []
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "probe.c")
+class Probe:
+    """Compile, link and run small C programs exactly as the extension is
+    built: the compiler's own command lines, the user's CFLAGS and LDFLAGS
+    last, and the compiler's messages kept for the report."""
+
+    def __init__(self, compiler, tmp):
+        self.compiler, self.tmp, self.count = compiler, tmp, 0
+
+    def run(self, source, compile_args=(), link_args=(), execute=False):
+        """(ok, output): output is what the program printed when run, else
+        the compiler's last message."""
+        self.count += 1
+        src = os.path.join(self.tmp, f"probe{self.count}.c")
+        obj, exe = src[:-2] + ".o", src[:-2]
         with open(src, "w") as f:
-            f.write(OPENMP_PROBE)
-        try:
-            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            compiler.link_executable(objs, os.path.join(tmp, "probe"),
-                                     extra_postargs=["-fopenmp"])
-        except Exception:  # noqa: BLE001 - any failure means: no OpenMP
-            return []
-    return ["-fopenmp"]
+            f.write(source)
+        steps = [self.compiler.compiler_so + ["-c", src, "-o", obj, *compile_args,
+                                              *user_flags("CFLAGS")],
+                 self.compiler.linker_exe + [obj, "-o", exe, *link_args,
+                                             *user_flags("LDFLAGS")]]
+        if execute:
+            steps.append([exe])
+        for cmd in steps:
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True)
+            except OSError as e:
+                return False, f"{cmd[0]}: {e}"
+            if res.returncode != 0:
+                lines = (res.stderr or res.stdout).strip().splitlines()
+                return False, lines[-1] if lines else f"{cmd[0]} exited {res.returncode}"
+        return True, res.stdout.strip() if execute else ""
 
 
-class build_ext_also_in_place(build_ext):
-    """Also put the built extension beside the sources (as --inplace would).
+WORKS = "int main(void) { return 0; }\n"
+PTHREADS = """#include <pthread.h>
+static void *work(void *p) { return p; }
+int main(void) { pthread_t t; void *r; int v = 1;
+  if (pthread_create(&t, 0, work, &v)) return 1; pthread_join(t, &r); return r != &v; }
+"""
+# The features the headers choose for this compiler and CPU family; the
+# same headers and flags as the extension, so the report cannot disagree.
+FEATURES = """#include <stdio.h>
+#include "_loops_common.h"
+int main(void) {
+#if defined(__clang__)
+  printf("clang %d.%d.%d|", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#elif defined(__GNUC__)
+  printf("gcc %d.%d.%d|", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#else
+  printf("an unknown C compiler|");
+#endif
+#if defined(__x86_64__)
+  printf("x86-64|");
+#elif defined(__aarch64__)
+  printf("AArch64|");
+#else
+  printf("other|");
+#endif
+  printf("%d|%d|%d\\n", RELU_LEVELS, RELU_STREAM, RELU_THREADS);
+  return 0;
+}
+"""
 
+
+def describe(features, threads_off):
+    """The build's one-line report, and why each feature that is off is off."""
+    compiler, arch, levels, stream, threads = features.split("|")
+    if levels == "3":
+        builds = "kernels: AVX-512, AVX2 and SSE2 builds, the best this CPU runs chosen at import"
+    elif arch == "AArch64":
+        builds = ("kernels: one build, NEON (Advanced SIMD is AArch64's baseline, which the "
+                  "compiler vectorizes for)")
+    else:
+        builds = "kernels: one portable build (per-CPU builds are for x86-64 with gcc or clang)"
+    stores = ("streaming stores: on, from the size measured to win" if stream == "1" else
+              "streaming stores: off (x86-64 only)")
+    team = ("threads: on (a pthread pool)" if threads == "1" else
+            f"threads: off ({threads_off or 'no POSIX threads on this platform'})")
+    return f"relu_ufunc build: {compiler}, {arch}; {builds}; {stores}; {team}"
+
+
+class build_ext_checked(build_ext):
+    """Build the extension where a C compiler works, and fail loudly where it
+    fails for any other reason.
+
+    Only a compiler that cannot build a trivial program (none installed,
+    CC=/bin/false) skips the extension: the package then installs for the
+    Numba backend, and says so.  Any other failure is a bug, and fails the
+    install with the compiler's message.  Threads are probed too (a pthread
+    program, built and linked with the user's flags); the build prints one
+    line of what it enabled and why anything is off, and the module keeps
+    that line (relu_ufunc._ufuncs.BUILD_INFO, shown by python -m relu_ufunc).
+
+    Also put the built extension beside the sources (as --inplace would):
     `pip install . && python -m relu_ufunc`, run from the checkout, imports
     the package from the current directory rather than site-packages; with
     the extension beside it, both are the same code.  The copy is ignored by
@@ -189,10 +271,32 @@ class build_ext_also_in_place(build_ext):
     """
 
     def build_extensions(self):
-        flags = openmp_flags(self.compiler)
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = Probe(self.compiler, tmp)
+            works, why = probe.run(WORKS)
+            if not works:
+                print(f"WARNING: relu_ufunc: no working C compiler ({why}); the compiled "
+                      f"extension is not built, and relu_ufunc will run on its Numba backend "
+                      f"(pip install 'relu-ufunc[numba]')", file=sys.stderr, flush=True)
+                self.extensions = []
+                return
+            threads, threads_off = probe.run(PTHREADS, ["-pthread"], ["-pthread"], execute=True)
+            thread_flags = ["-pthread"] if threads else ["-DRELU_NO_THREADS"]
+            thread_link = ["-pthread"] if threads else []
+            includes = [f"-I{d}" for d in self.extensions[0].include_dirs]
+            ok, features = probe.run(FEATURES, [*includes, *compile_args(), *thread_flags],
+                                     thread_link, execute=True)
+            if not ok:
+                raise RuntimeError(f"relu_ufunc: the compiler works, but the build's feature "
+                                   f"probe failed: {features}. This is a bug in relu_ufunc's "
+                                   f"build; please report it with this message.")
+        info = describe(features, None if threads else threads_off)
+        print(info, flush=True)
+        expand_text(f'#define RELU_BUILD_INFO "{info}"\n', os.path.join(GEN_DIR, "_build_info.h"))
         for ext in self.extensions:
-            ext.extra_compile_args = list(ext.extra_compile_args) + flags
-            ext.extra_link_args = list(ext.extra_link_args) + flags
+            ext.extra_compile_args = [*ext.extra_compile_args, *thread_flags, *user_flags("CFLAGS")]
+            ext.extra_link_args = [*ext.extra_link_args, *thread_link, *user_flags("LDFLAGS")]
         super().build_extensions()
 
     def run(self):
@@ -201,7 +305,7 @@ class build_ext_also_in_place(build_ext):
             return
         for ext in self.extensions:
             built = self.get_ext_fullpath(ext.name)
-            if os.path.exists(built):       # an optional build may have failed
+            if os.path.exists(built):
                 self.copy_file(built, os.path.join(HERE, self.get_ext_filename(ext.name)))
 
 
@@ -218,15 +322,10 @@ class build_py_with_header(build_py):
 
 ext_modules = cythonize([ext], build_dir=os.path.join("build", "src"),
                         compiler_directives={"language_level": 3})
-# cythonize() returns new Extension objects and drops optional=True (Cython
-# 3.3.1), which made a build without a C compiler fail instead of installing
-# the package for the Numba backend.  Put it back.
-for built in ext_modules:
-    built.optional = True
 
 setup(
     ext_modules=ext_modules,
-    cmdclass={"build_ext": build_ext_also_in_place, "build_py": build_py_with_header},
+    cmdclass={"build_ext": build_ext_checked, "build_py": build_py_with_header},
     packages=["relu_ufunc", "relu_ufunc.cuda"],
     package_data={"relu_ufunc": ["py.typed", "*.pyi"]},
 )

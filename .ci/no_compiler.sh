@@ -35,9 +35,11 @@ done
 echo "+ CC=/bin/false pip install .        (no working C compiler)"
 CC=/bin/false CXX=/bin/false "$VPY" -m pip install -v "$SRC" >"$WORK/install.log" 2>&1 || {
     cat "$WORK/install.log"; echo "FAIL: pip install . failed without a C compiler"; exit 1; }
-grep -E "building extension .* failed|Successfully installed" \
+grep -E "no working C compiler|Successfully installed" \
     "$WORK/install.log" | sed 's/^/  | /'
 grep -q "^Successfully installed .*relu-ufunc" "$WORK/install.log"
+grep -q "relu_ufunc: no working C compiler" "$WORK/install.log" || {
+    echo "FAIL: the build did not say that no working C compiler was found"; exit 1; }
 if find "$WORK/venv" -name '_ufuncs*.so' -o -name '_ufuncs*.pyd' | grep -q .; then
     echo "FAIL: a compiled extension was installed although no compiler works"; exit 1
 fi

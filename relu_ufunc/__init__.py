@@ -41,7 +41,8 @@ _HOW_TO_BUILD = ("install a C compiler (gcc, clang or MSVC) and reinstall relu_u
 def _cython_problem(error):
     if _not_built(error):
         return ("the compiled extension is missing: relu_ufunc._ufuncs was not built when "
-                "relu_ufunc was installed (most likely no C compiler was found)")
+                "relu_ufunc was installed (the build found no working C compiler: any other "
+                "build failure fails the install)")
     return f"the compiled extension relu_ufunc._ufuncs cannot be imported ({error})"
 
 
@@ -162,9 +163,10 @@ def set_num_threads(n):
 
     The default is 1: a call runs on the calling thread, as any NumPy ufunc.
     With n > 1, a contiguous call whose output is at least 128 KiB per
-    thread is split into up to n chunks run in parallel (OpenMP, Cython
-    backend only; the Numba backend and builds without OpenMP stay
-    single-threaded).  Smaller calls pay nothing.
+    thread is split into up to n chunks run in parallel by a pool of
+    threads (Cython backend, with gcc or clang alike; the Numba backend
+    stays single-threaded).  The bits do not depend on n.  Smaller calls
+    pay nothing.
 
     The default applies to every thread of the process that has no setting
     of its own.  A thread has one inside a `threads` block (and inside

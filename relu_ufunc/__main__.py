@@ -44,7 +44,7 @@ def check_loop(name, char, rng):
 
 
 def cpu_levels():
-    """The kernel builds this CPU runs (Cython backend; see _contig.h)."""
+    """The kernel builds this CPU runs (Cython backend; see _loops_common.h)."""
     if relu_ufunc.backend != "cython":
         return []
     from relu_ufunc import _ufuncs
@@ -128,6 +128,7 @@ def main():
     levels = cpu_levels()
     if levels:
         from relu_ufunc import _ufuncs
+        print(_ufuncs.BUILD_INFO)
         print(f"kernels: {_ufuncs.CPU_LEVELS[_ufuncs._cpu_level()]} build, of "
               f"{', '.join(_ufuncs.CPU_LEVELS)} (this CPU runs up to "
               f"{_ufuncs.CPU_LEVELS[_ufuncs.MAX_CPU_LEVEL]})")

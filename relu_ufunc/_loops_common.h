@@ -219,6 +219,11 @@ static void relu_set_plans(ptrdiff_t from)
 
 #if RELU_STREAM
 static ptrdiff_t relu_stream_plan(int team);      /* in _loops.h.in */
+#else
+/* No streaming stores in this build: nothing to measure.  (The module's
+ * _store_plan calls it; without this an ARM64 build failed on an implicit
+ * declaration.) */
+static inline ptrdiff_t relu_stream_plan(int team) { (void)team; return RELU_NEVER; }
 #endif
 
 /* Whether a call writing `bytes` on `team` threads streams (measuring the
@@ -247,7 +252,7 @@ static inline int relu_disjoint(const void *a, const void *y, ptrdiff_t bytes)
     return p + bytes <= q || q + bytes <= p;
 }
 
-/* ---- opt-in threads: RELU_ON_TEAM and the settings, in _threads.h ---- */
+/* ---- opt-in threads: relu_team_begin, relu_run_team, in _threads.h ---- */
 #include "_threads.h"
 
 #endif /* RELU_LOOPS_COMMON_H */

@@ -30,7 +30,8 @@ class _Count(int):
 
 
 class ReluUfuncController(threadpoolctl.LibController):
-    # relu_ufunc's threads are an OpenMP team: limiting "openmp" limits them.
+    # relu_ufunc's threads are a native pool of its own (pthreads), which
+    # users limit as they limit OpenMP's: limiting "openmp" limits them.
     user_api = "openmp"
     internal_api = "relu_ufunc"
     filename_prefixes = (os.path.basename(_ufuncs.__file__).lower(),)
@@ -51,5 +52,5 @@ class ReluUfuncController(threadpoolctl.LibController):
         return relu_ufunc.__version__
 
     def set_additional_attributes(self):
-        # Whether this build has OpenMP (without, calls are single-threaded).
+        # Whether this build has threads (without, calls are single-threaded).
         self.openmp = bool(_ufuncs.HAVE_THREADS)

@@ -6,8 +6,8 @@ START_METHOD is a multiprocessing start method (fork, forkserver, spawn);
 RUNNER starts the workers: process (multiprocessing.Process), pool
 (multiprocessing.Pool), executor (concurrent.futures.ProcessPoolExecutor) or
 dask (Dask's multiprocessing scheduler, "processes").  The parent sets the
-process default to 2 threads and makes one large call, which starts an
-OpenMP team, before it starts any worker.  Each worker makes the same call
+process default to 2 threads and makes one large call, which starts a
+team of threads, before it starts any worker.  Each worker makes the same call
 in a `threads(2)` block (a spawned worker inherits no setting).
 
 Prints one JSON line.  Exits 0 when every worker answered within TIMEOUT

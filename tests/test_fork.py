@@ -22,7 +22,7 @@ try:
     from relu_ufunc import _ufuncs
 except ImportError:
     _ufuncs = None
-# Whether calls can run on a team here (Cython backend built with OpenMP).
+# Whether calls can run on a team here (Cython backend built with threads).
 TEAMS = ru.backend == "cython" and bool(_ufuncs.HAVE_THREADS)
 SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fork_scenario.py")
 TIMEOUT = 30            # seconds a worker may take to answer
@@ -119,7 +119,7 @@ def run_code(code, timeout=120):
     return out
 
 
-@pytest.mark.skipif(not TEAMS, reason="no OpenMP teams in this build/backend")
+@pytest.mark.skipif(not TEAMS, reason="no threads in this build/backend")
 def test_os_fork_before_and_after_a_team():
     """A child forked before this process ran any team keeps its threads; one
     forked after runs single-threaded, and so do its own children."""
@@ -136,7 +136,7 @@ print("ok")
     assert out.strip() == "ok"
 
 
-@pytest.mark.skipif(not TEAMS, reason="no OpenMP teams in this build/backend")
+@pytest.mark.skipif(not TEAMS, reason="no threads in this build/backend")
 def test_fork_from_another_thread_after_a_team():
     """The team ran on one thread; another thread forks: the child (whose one
     thread is the forking thread) still never hangs."""

@@ -1,23 +1,113 @@
-"""Installing without a C compiler: setup.py hands setuptools an optional
-extension, so a failed C build still installs the package (which then runs on
-Numba).  The install itself is run in CI (.ci/no_compiler.sh)."""
+"""The build (setup.py's build_ext_checked), on small extensions of our own:
+
+- only a compiler that does not work at all skips the extension, and the
+  package then installs for the Numba backend (CI runs that install, in
+  .ci/no_compiler.sh);
+- any other compile error fails the build, with the compiler's message;
+- the user's CFLAGS come after the project's flags, and every probe
+  compiles and links with CFLAGS and LDFLAGS.
+"""
+import os
 import pathlib
 import runpy
+import shutil
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+pytestmark = [
+    pytest.mark.skipif(not (ROOT / "setup.py").exists(), reason="not a source checkout"),
+    pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler"),
+]
 
-def test_setup_py_passes_only_optional_extensions(monkeypatch):
+
+@pytest.fixture(scope="module")
+def setup_py():
+    """setup.py's globals, with setuptools.setup replaced by a recorder."""
     pytest.importorskip("Cython")
     setuptools = pytest.importorskip("setuptools")
-    if not (ROOT / "setup.py").exists():
-        pytest.skip("not a source checkout")
     passed = {}
-    monkeypatch.setattr(setuptools, "setup", lambda **kw: passed.update(kw))
-    monkeypatch.chdir(ROOT)
-    runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
-    exts = passed["ext_modules"]
+    real, cwd = setuptools.setup, os.getcwd()
+    setuptools.setup = lambda **kw: passed.update(kw)
+    os.chdir(ROOT)
+    try:
+        namespace = runpy.run_path(str(ROOT / "setup.py"), run_name="__main__")
+    finally:
+        setuptools.setup = real
+        os.chdir(cwd)
+    namespace["passed"] = passed
+    return namespace
+
+
+def build(setup_py, tmp_path, source, monkeypatch, **env):
+    """Build an extension of one C file with setup.py's build_ext and the
+    project's flags, in tmp_path; return the build_ext command."""
+    from setuptools import Distribution, Extension
+    for key in ("CC", "CFLAGS", "LDFLAGS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "probe_ext.c").write_text(source)
+    ext = Extension("probe_ext", ["probe_ext.c"],
+                    include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda")],
+                    extra_compile_args=setup_py["compile_args"]())
+    dist = Distribution({"name": "probe", "ext_modules": [ext],
+                         "cmdclass": {"build_ext": setup_py["build_ext_checked"]}})
+    cmd = dist.get_command_obj("build_ext")
+    cmd.inplace = True
+    cmd.ensure_finalized()
+    cmd.run()
+    return cmd
+
+
+MODULE = """#include <Python.h>
+static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "probe_ext", 0, -1, 0};
+PyMODINIT_FUNC PyInit_probe_ext(void) { return PyModule_Create(&def); }
+"""
+
+
+def test_the_extension_is_not_optional(setup_py):
+    exts = setup_py["passed"]["ext_modules"]
     assert [e.name for e in exts] == ["relu_ufunc._ufuncs"]
-    assert all(e.optional for e in exts)
+    assert not any(e.optional for e in exts)
+
+
+def test_no_working_compiler_skips_the_extension(setup_py, tmp_path, monkeypatch, capsys):
+    cmd = build(setup_py, tmp_path, MODULE, monkeypatch, CC="/bin/false")
+    assert cmd.extensions == []
+    assert "no working C compiler" in capsys.readouterr().err
+    assert not list(tmp_path.glob("probe_ext*.so"))
+
+
+def test_a_compile_error_fails_the_build(setup_py, tmp_path, monkeypatch):
+    broken = MODULE + "int f(void) { return relu_no_such_function(); }\n"
+    from setuptools.errors import CompileError
+    with pytest.raises(CompileError):
+        build(setup_py, tmp_path, broken, monkeypatch)
+
+
+def test_a_working_build_reports_its_features(setup_py, tmp_path, monkeypatch, capsys):
+    build(setup_py, tmp_path, MODULE, monkeypatch)
+    out = capsys.readouterr().out
+    line, = [ln for ln in out.splitlines() if ln.startswith("relu_ufunc build:")]
+    assert "threads: on" in line, line
+    assert list(tmp_path.glob("probe_ext*.so"))
+
+
+def test_user_cflags_come_last(setup_py, tmp_path, monkeypatch):
+    """The project asks for -O3; CFLAGS=-O0 must win (it is not optimized)."""
+    source = MODULE + "#ifdef __OPTIMIZE__\n#error the user's -O0 did not come last\n#endif\n"
+    build(setup_py, tmp_path, source, monkeypatch, CFLAGS="-O0")
+    from setuptools.errors import CompileError
+    with pytest.raises(CompileError):  # and without CFLAGS the check itself fails
+        build(setup_py, tmp_path, source, monkeypatch)
+
+
+def test_probes_link_with_ldflags(setup_py, tmp_path, monkeypatch):
+    """LDFLAGS reach every probe's link: a library that is not there makes
+    the compiler probe fail (so the extension is skipped, and says why)."""
+    cmd = build(setup_py, tmp_path, MODULE, monkeypatch,
+                LDFLAGS="-L/nonexistent -lrelu_ufunc_no_such_library")
+    assert cmd.extensions == []

@@ -14,9 +14,9 @@ try:
     from relu_ufunc import _ufuncs
 except ImportError:
     _ufuncs = None
-# Whether calls can run on a team here (Cython backend built with OpenMP).
+# Whether calls can run on a team here (Cython backend built with threads).
 TEAMS = ru.backend == "cython" and bool(_ufuncs.HAVE_THREADS)
-needs_teams = pytest.mark.skipif(not TEAMS, reason="no OpenMP teams in this build/backend")
+needs_teams = pytest.mark.skipif(not TEAMS, reason="no threads in this build/backend")
 BIG = 1 << 20           # float32 elements: 4 MiB out, a team of 2 when asked for
 
 

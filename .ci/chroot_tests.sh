@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# CI: the cells of the support matrix that this machine's own Pythons and CPU
+# cannot run, each in a Debian chroot (.ci/chroot.sh):
+#   3.14 x86-64   Debian testing's python3.14, gcc 16: the whole suite, on
+#                 both backends where Numba installs
+#   3.15 x86-64   Debian testing's python3.15, gcc 16: likewise
+#   3.13 arm64    Debian trixie's python3.13, gcc 14, under qemu-user-static:
+#                 the value, method, keyword, error, signalling-NaN and
+#                 thread tests, on the Cython backend (emulation is slow;
+#                 nothing is timed there)
+# Each cell installs the sdist with pip (so the chroot's compiler builds the
+# extension, with -v to keep the build's report), the newest NumPy, pytest
+# and hypothesis, runs python -m relu_ufunc, then the suite from a copy of
+# tests/ outside any source tree.  Results go to .nox/matrix/chroot-*.json,
+# for nox's matrix table.
+#
+#   .ci/chroot_tests.sh SDIST [CELL...]     CELL: 3.14 3.15 arm64 (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SDIST=$(readlink -f "$1")
+shift
+CELLS=("${@:-3.14 3.15 arm64}")
+read -r -a CELLS <<< "${CELLS[*]}"
+RESULTS=$ROOT/.nox/matrix
+LOGS=$ROOT/.nox/logs
+mkdir -p "$RESULTS" "$LOGS"
+
+ARM64_TESTS=(tests/test_values.py tests/test_methods.py tests/test_keywords.py
+             tests/test_errors.py tests/test_snan.py tests/test_threads.py)
+
+# Runs inside the chroot: PYTHON LABEL NUMBA(yes|no) TEST PATHS...
+IN_CHROOT='
+set -euo pipefail
+PY=$1 LABEL=$2 WANT_NUMBA=$3
+shift 3
+W=/ci/$LABEL
+rm -rf "$W" && mkdir -p "$W"
+"$PY" -m venv "$W/venv"
+V=$W/venv/bin/python
+"$V" -m pip install -q --upgrade pip
+"$V" -m pip install -q --only-binary=numpy numpy pytest hypothesis
+NUMBA=""
+if [ "$WANT_NUMBA" = yes ]; then
+    if "$V" -m pip install -q --only-binary=:all: numba > "$W/numba.log" 2>&1; then
+        NUMBA=$("$V" -c "import numba; print(numba.__version__)")
+    else
+        echo "NUMBA DOES NOT INSTALL on $("$V" --version): the Numba backend is NOT tested here"
+        tail -n 3 "$W/numba.log"
+    fi
+fi
+echo "+ pip install relu_ufunc sdist ($("$V" --version), $(gcc --version | head -n 1))"
+"$V" -m pip install -v /ci/relu_ufunc.tar.gz > "$W/install.log" 2>&1 || {
+    tail -n 60 "$W/install.log"; exit 1; }
+grep -h "relu_ufunc build:" "$W/install.log" | tail -n 1 | sed "s/^ *//" > "$W/build_info.txt"
+cat "$W/build_info.txt"
+if [ "$(uname -m)" = aarch64 ]; then
+    # Which SIMD the one ARM64 build has: GCC vectorizes the baseline for
+    # NEON (Advanced SIMD, part of every AArch64 CPU), as its code shows.
+    SO=$(find "$W/venv" -name "_ufuncs*.so")
+    N=$(objdump -d --no-show-raw-insn "$SO" | awk "/<relu_f_plain_baseline>:/,/^\$/" \
+        | grep -c -E "v[0-9]+\.(4s|16b)" || true)
+    echo "NEON: relu_f_plain_baseline has $N Advanced SIMD instructions on 128-bit vectors"
+    [ "$N" -gt 0 ] || { echo "FAIL: the ARM64 kernels are not vectorized"; exit 1; }
+fi
+cp -r /ci/tests "$W/tests"
+cd "$W"
+RELU_UFUNC_BACKEND=cython "$V" -m relu_ufunc
+"$V" -c "import numpy, platform; print(platform.python_version(), numpy.__version__)" > "$W/versions.txt"
+echo "$NUMBA" > "$W/numba.txt"
+for backend in cython ${NUMBA:+numba}; do
+    echo "+ pytest on the $backend backend"
+    RELU_UFUNC_BACKEND=$backend "$V" -m pytest -q -p no:cacheprovider -m "not slow" \
+        -k "not test_kernels_compile_with_nvcc" --junitxml="$W/junit-$backend.xml" "$@" \
+        | tail -n 15 || true
+done
+'
+
+cell() {
+    local chroot=$1 python=$2 label=$3 numba=$4
+    shift 4
+    local dir=${RELU_CI_CHROOTS:-/var/cache/relu-ufunc-ci}/$chroot
+    rm -f "$RESULTS/chroot-$label.json"
+    mkdir -p "$dir/ci"
+    rm -rf "$dir/ci/tests"
+    cp "$SDIST" "$dir/ci/relu_ufunc.tar.gz"
+    cp -r "$ROOT/tests" "$dir/ci/tests"
+    local start=$SECONDS
+    .ci/chroot.sh run "$chroot" bash -c "$IN_CHROOT" in_chroot "$python" "$label" "$numba" "$@"
+    python3 - "$dir/ci/$label" "$label" "$RESULTS/chroot-$label.json" <<'EOF'
+import json, pathlib, sys
+import xml.etree.ElementTree as ET
+work, label, out = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+python, numpy = (work / "versions.txt").read_text().split()
+numba = (work / "numba.txt").read_text().strip() or None
+info = (work / "build_info.txt").read_text().strip()
+runs = []
+for backend in ("cython", "numba"):
+    xml = work / f"junit-{backend}.xml"
+    if not xml.exists():
+        continue
+    suite = ET.parse(xml).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    c = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    c["passed"] = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    runs.append({"backend": backend, **c})
+py, arch = label.split("-", 1)
+row = {"session": f"chroot {py} {arch}", "python": python, "numpy": numpy, "numba": numba,
+       "compiler": info.split(":", 1)[1].split(",")[0].strip() if ":" in info else "?",
+       "arch": arch, "build_info": info, "runs": runs, "pytest_args": []}
+if arch == "arm64":
+    row["why_no_numba"] = "not run under emulation"
+out.write_text(json.dumps(row))
+for r in runs:
+    print(f"{row['session']}: {r['backend']}: {r['passed']} passed, "
+          f"{r['failures'] + r['errors']} failed, {r['skipped']} skipped")
+EOF
+    echo "+ cell $label done in $((SECONDS - start)) s"
+}
+
+for c in "${CELLS[@]}"; do
+    case "$c" in
+        3.14|3.15)
+            .ci/chroot.sh make amd64 testing amd64-testing python3.14 python3.14-venv \
+                python3.14-dev python3.15 python3.15-venv python3.15-dev gcc libc6-dev >/dev/null
+            cell amd64-testing "python$c" "$c-x86-64" yes tests ;;
+        arm64)
+            .ci/chroot.sh make arm64 trixie arm64-trixie python3 python3-venv python3-dev \
+                gcc libc6-dev binutils >/dev/null
+            cell arm64-trixie python3 "3.13-arm64" no "${ARM64_TESTS[@]}" ;;
+        *) echo "unknown cell $c" >&2; exit 2 ;;
+    esac
+done
