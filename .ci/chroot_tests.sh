@@ -38,7 +38,7 @@ W=/ci/$LABEL
 rm -rf "$W" && mkdir -p "$W"
 "$PY" -m venv "$W/venv"
 V=$W/venv/bin/python
-"$V" -m pip install -q --upgrade pip
+# (the venv pip as it comes: an upgrade costs minutes under emulation)
 "$V" -m pip install -q --only-binary=numpy numpy pytest hypothesis
 NUMBA=""
 if [ "$WANT_NUMBA" = yes ]; then

@@ -22,7 +22,7 @@ Three parts, each written to the JSON and table as soon as it is done:
    bytes (the limit), CuPy and PyTorch, by CUDA events around back-to-back
    calls (median of repeats), as GB/s and a fraction of copy bandwidth.
 
-Writes gpu-<device>.json, gpu-<device>-table.txt (with the README's markdown
+Writes gpu-<device>.json, gpu-<device>-table.txt (with the docs' markdown
 tables at its end) and gpu-<device>.png to --out (gpu-<device>-check.* with
 --check, -quick with --quick).  benchmarks/gpu_check.sh
 runs the GPU tests and then this, on a GPU machine.
@@ -411,7 +411,7 @@ def plot(data, path):
 # ---- run ------------------------------------------------------------------------------
 
 def report(data):
-    """The table .txt: every part done so far, then the README's markdown."""
+    """The table .txt: every part done so far, then the docs' markdown."""
     parts = [str(data["machine"])]
     if data.get("host"):
         parts += ["", host_table(data["host"])]
@@ -420,7 +420,7 @@ def report(data):
     if data.get("bandwidth"):
         parts += ["", "bandwidth (CUDA events, median of back-to-back calls)",
                   table(data["bandwidth"])]
-    parts += ["", "---- markdown for the README ----"]
+    parts += ["", "---- markdown for the docs ----"]
     if data.get("host"):
         parts += ["", host_table(data["host"], markdown=True)]
     if data.get("fused"):

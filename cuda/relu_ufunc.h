@@ -3,13 +3,13 @@
  *
  * Valid C99, C++ and CUDA.  The Cython ufunc loops (relu_ufunc/_ufuncs.pyx.in)
  * and the CuPy kernels (relu_ufunc/cuda/__init__.py) both include this file,
- * so the value table in SPEC.md is written down exactly once, here.
+ * so the value table in docs/contract.md is written down exactly once, here.
  * relu_ufunc.get_include() is the folder that holds it.
  *
  * PUBLIC API.  The functions listed here, and only these, are public: other
  * code may call them, for instance a cupy.ElementwiseKernel that fuses a bias
- * add with the activation (README, "Fused kernels").  They keep their names,
- * argument types and values (SPEC.md's table, bit for bit) from one release
+ * add with the activation (docs/gpu.md, "Fused kernels").  They keep their names,
+ * argument types and values (the contract's (docs/contract.md) table, bit for bit) from one release
  * to the next.  Everything else in this file (the RELU_* macros, relu_sbits_*,
  * relu_f16_to_f32 and the other helpers) is internal and may change.
  *
@@ -69,7 +69,7 @@
 #  define RELU_HAS_LONGDOUBLE 1
 #endif
 
-/* ---- the formulas (SPEC.md, "Values, exactly") ------------------------- */
+/* ---- the formulas (docs/contract.md, "Values, exactly") ------------------------- */
 
 #define RELU_DEFINE_FORMULAS(S, T, POS, ISNAN, KEEP, ZERO, ONE)               \
     /* relu: x where x > 0, +0 where x <= 0, NaN stays NaN */                 \

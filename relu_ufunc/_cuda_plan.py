@@ -378,7 +378,7 @@ def make_torch_fast(nin, torch, arrays, scalars):
 
 
 # ---- the header's public functions ------------------------------------------
-# Stable: user kernels may call these (README, "Fused kernels").  Each takes
+# Stable: user kernels may call these (docs/gpu.md, "Fused kernels").  Each takes
 # and returns the C type of its suffix (FORMULA_C_TYPES: f16 is the IEEE
 # binary16 bits in an unsigned short); "ld" exists in host code only.
 PUBLIC_FUNCTIONS = {

@@ -532,7 +532,7 @@ def test_gpu_calls_with_out_allocate_nothing_and_never_sync():
 
 
 def test_gpu_user_kernel_fuses_bias_and_relu_with_the_header():
-    """The README's pattern: a user's ElementwiseKernel that includes the
+    """The GPU docs' pattern: a user's ElementwiseKernel that includes the
     header (by -I get_include(), or as text) and calls relu_f32(x + b).  Its
     result has the bits of rc.relu(x + b), in one pass."""
     cp, rc = _gpu()

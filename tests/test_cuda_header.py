@@ -153,8 +153,8 @@ def test_header_documents_exactly_the_public_functions():
                    for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items()}
 
 
-def test_readme_lists_the_public_functions():
-    readme = source_file("README.md").read_text()
+def test_gpu_docs_list_the_public_functions():
+    readme = source_file("docs/gpu.md").read_text()
     for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items():
         sig = f"{name}_S({', '.join('T ' + a for a in args)})"
         assert sig in readme, sig

@@ -447,7 +447,7 @@ def test_raw_modules_compile_with_nvrtc_and_use_16_byte_vectors():
 
 
 def test_user_fused_kernel_compiles_with_the_header_on_the_include_path():
-    """The README's bias + relu kernel, as CuPy's ElementwiseKernel builds it
+    """The GPU docs' bias + relu kernel, as CuPy's ElementwiseKernel builds it
     (CuPy's headers first, then the preamble), with -I get_include()."""
     import relu_ufunc
     compile_ = nvrtc()

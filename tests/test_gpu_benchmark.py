@@ -62,6 +62,6 @@ def test_from_json_writes_the_table_and_plot(tmp_path):
     pytest.importorskip("matplotlib")
     gpu.main(["--from-json", str(path)])
     table = (tmp_path / "gpu-made-up-gpu-table.txt").read_text()
-    assert "host time per call" in table and "---- markdown for the README ----" in table
+    assert "host time per call" in table and "---- markdown for the docs ----" in table
     assert "relu float32 (fastest of ours" in table and "= 97% of copy" in table
     assert (tmp_path / "gpu-made-up-gpu.png").stat().st_size > 10_000

@@ -1,4 +1,4 @@
-"""Every ufunc keyword SPEC.md lists, on the real ufuncs."""
+"""Every ufunc keyword docs/contract.md lists, on the real ufuncs."""
 import numpy as np
 import pytest
 

@@ -1,6 +1,6 @@
 """Every ufunc method, against the scalar formula applied one element at a time.
 
-SPEC.md: every method gives what applying the scalar formula step by step,
+docs/contract.md: every method gives what applying the scalar formula step by step,
 in the order NumPy documents, gives, bit for bit, on every backend.  The
 reference here is deliberately naive: a Python loop that applies the formula
 (``_reference``, on one element at a time) in that order:

@@ -2,7 +2,7 @@
 Numba through the numba_extensions entry point).
 
 Every result is checked against the ufunc called from Python, bit for bit
-(NaN payloads aside, as SPEC.md says): every dtype Numba compiles, any layout,
+(NaN payloads aside, as docs/contract.md says): every dtype Numba compiles, any layout,
 broadcasting, scalars, out= (in place too), where=, cache=True in a new
 process, fastmath=True.  The suite runs on both backends (CI runs it with
 RELU_UFUNC_BACKEND=numba too).
@@ -37,7 +37,7 @@ NJIT_CHARS = {name: "".join(c for c in chars if c not in "eg")
 
 def exactly(got, expected):
     """Same type, shape and bits; NaN where NaN is expected (payloads aside,
-    as SPEC.md allows: two NaN operands of a multiply may give either one's).  A scalar result is
+    as docs/contract.md allows: two NaN operands of a multiply may give either one's).  A scalar result is
     compared in NumPy's type: Numba returns its float32 as a Python float (the
     type inside @njit code is checked by test_scalar_types_inside_njit)."""
     if np.ndim(expected) == 0 and not isinstance(got, np.ndarray):
@@ -227,7 +227,7 @@ def _three_args(flat, grid, scalars):
 
 
 def test_every_special_value_every_function_float32_and_float64():
-    """The value table of SPEC.md, every pair of special values."""
+    """The value table of docs/contract.md, every pair of special values."""
     for dtype in ("float32", "float64"):
         special = relu_ufunc._reference.special_values(dtype)
         a, b = np.meshgrid(special, special)

@@ -164,7 +164,7 @@ def test_signalling_nan_raises_no_fp_flag(name, char, backend):
         uf = getattr(module, name)
         levels = [None]
         if char not in "".join(t[0] for t in uf.types):
-            pytest.skip(f"the Numba backend has no {np.dtype(char)} loop (SPEC: no longdouble)")
+            pytest.skip(f"the Numba backend has no {np.dtype(char)} loop (the contract: no longdouble)")
     for level in levels:
         for label, call in _calls(name, char):
             with cpu_level(level), np.errstate(all="raise"):

@@ -1,4 +1,4 @@
-"""SPEC.md's value table, exactly: every dtype, compared bit for bit."""
+"""the contract's (docs/contract.md) value table, exactly: every dtype, compared bit for bit."""
 import numpy as np
 import pytest
 
@@ -7,7 +7,7 @@ from conftest import FLOAT_CHARS, INT_CHARS, assert_same_bits, loops
 
 inf, nan = np.inf, np.nan
 
-# SPEC.md "Values, exactly": x, relu, relu_grad, relu_backward(dy, x)
+# docs/contract.md "Values, exactly": x, relu, relu_grad, relu_backward(dy, x)
 X = [1.5, inf, 0.0, -0.0, -1.5, -inf, nan, -nan]
 RELU = [1.5, inf, 0.0, 0.0, 0.0, 0.0, nan, nan]
 GRAD = [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, nan, nan]
@@ -103,7 +103,7 @@ def test_nan_raises_no_fp_error(name, char, contiguous):
 
 @pytest.mark.parametrize("char", FLOAT_CHARS)
 def test_backward_through_output_equals_backward_through_input(char, rng):
-    """SPEC: relu_backward(dy, relu(x)) == relu_backward(dy, x), so the forward
+    """the contract: relu_backward(dy, relu(x)) == relu_backward(dy, x), so the forward
     pass can run in place and keep only its output."""
     from conftest import random_values
     x = random_values(rng, char, 500)
@@ -130,7 +130,7 @@ def test_nep50_python_scalars_do_not_upcast():
     assert ru.relu_backward(np.ones(3, np.int8), 3).dtype == np.int8
 
 
-# SPEC.md, leaky_relu(x, a) and leaky_relu_grad(x, a), with a = 0.25 (exact)
+# docs/contract.md, leaky_relu(x, a) and leaky_relu_grad(x, a), with a = 0.25 (exact)
 LEAKY = [1.5, inf, 0.0, -0.0, -0.375, -inf, nan, nan]
 LEAKY_GRAD = [1.0, 1.0, 0.25, 0.25, 0.25, 0.25, nan, nan]
 

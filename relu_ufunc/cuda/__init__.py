@@ -91,7 +91,7 @@ def _as_device_array(a, name):
         raise TypeError(f"relu_ufunc.cuda.{name} cannot be traced by cupy.fuse: fuse traces "
                         f"only CuPy's own ufuncs, and CuPy has no public way to make one. "
                         f"Write a cupy.ElementwiseKernel that includes relu_ufunc.h and calls "
-                        f"{name}_f32 (and friends) instead; see the README, 'Fused kernels'")
+                        f"{name}_f32 (and friends) instead; see docs/gpu.md, 'Fused kernels'")
     return _cp.asarray(a)            # zero-copy for __cuda_array_interface__
 
 
