@@ -24,15 +24,6 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join("build", "src", "relu_ufunc")  # generated Cython
 
-# NumPy's C name for each type character.
-C_TYPES = {
-    "b": "npy_byte", "B": "npy_ubyte", "h": "npy_short", "H": "npy_ushort",
-    "i": "npy_int", "I": "npy_uint", "l": "npy_long", "L": "npy_ulong",
-    "q": "npy_longlong", "Q": "npy_ulonglong",
-    "e": "npy_half", "f": "npy_float", "d": "npy_double", "g": "npy_longdouble",
-}
-
-
 def expand_text(text, out):
     """Write `out` only when it changes, so that unchanged builds are not
     recompiled."""
@@ -70,72 +61,59 @@ def sync_headers(*headers):
 
 
 def load_table():
-    return runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
+    """relu_ufunc/_spec.py's namespace, validated against the header."""
+    spec = runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
+    with open(os.path.join(HERE, "cuda", "relu_ufunc.h")) as f:
+        spec["validate"](f.read(), lambda c: np.dtype(c).itemsize)
+    return spec
 
 
-def generate_cython_loops():
-    spec = load_table()
-    ufuncs = []
-    for name, (nin, chars) in spec["UFUNCS"].items():
-        loops, seen = [], set()
-        for c in chars:
-            suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
-            loops.append(SimpleNamespace(
-                char=c, ctype=C_TYPES[c], suffix=suffix, dtype=np.dtype(c).name,
-                ftype=spec["FORMULA_C_TYPES"][suffix], first_of_suffix=suffix not in seen))
-            seen.add(suffix)
-        ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops))
+def loops_of(spec, fn):
+    """The C loops of one function row: what the templates need per type."""
+    out = []
+    for c in fn.types:
+        t = spec["TYPE_BY_CHAR"][c]
+        out.append(SimpleNamespace(char=c, ctype=t.npy_ctype, dtype=np.dtype(c).name,
+                                   suffix=t.formula_suffix(np.dtype(c).itemsize)))
+    return out
+
+
+def generate_cython_loops(spec):
+    ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops_of(spec, fn))
+              for fn in spec["FUNCTIONS"]]
     expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),
                   ufuncs=ufuncs)
 
 
-def generate_scalar_api():
+def generate_scalar_api(spec):
     """The `cdef api` formulas that relu_ufunc._numba_ext calls from @njit code,
-    included at the end of _ufuncs.pyx: every (ufunc, formula suffix) of the
-    table for the types Numba compiles (not float16, not longdouble)."""
-    spec = load_table()
-    formulas = []
-    for name, (nin, chars) in spec["UFUNCS"].items():
-        seen = set()
-        for c in chars:
-            suffix = spec["formula_suffix"](c, np.dtype(c).itemsize)
-            if c in "eg" or suffix in seen:
-                continue
-            seen.add(suffix)
-            formulas.append(SimpleNamespace(name=name, nin=nin, suffix=suffix,
-                                            ctype=spec["FORMULA_C_TYPES"][suffix]))
+    included at the end of _ufuncs.pyx (_spec.scalar_formulas)."""
+    formulas = [SimpleNamespace(name=name, nin=nin, suffix=sfx, ctype=spec["FORMULA_C_TYPES"][sfx])
+                for name, nin, sfx, _ in spec["scalar_formulas"](lambda c: np.dtype(c).itemsize)]
     return expand("relu_ufunc/_scalar_api.pxi.in", os.path.join(GEN_DIR, "_scalar_api.pxi"),
                   formulas=formulas)
 
 
-def numba_loop(c):
-    """How the Numba loop for type character c works, or None (longdouble:
-    Numba has no such type).  float16 works on its bits, as in the header."""
-    if c == "g":
-        return None
-    if c == "e":
-        return SimpleNamespace(char=c, nbtype="uint16", family="f16", one="0x3C00", size=2)
-    family = "flt" if c in "fd" else "int"
-    return SimpleNamespace(char=c, nbtype=np.dtype(c).name, family=family, one="1",
-                           size=np.dtype(c).itemsize)
+def numba_loop(t):
+    """How the Numba loop of one type row works: float16 on its bits (as in
+    the header), integers and floats as numbers."""
+    family = {"f16": "f16", "float": "flt"}.get(t.family, "int")
+    one = "0x3C00" if family == "f16" else "1"
+    return SimpleNamespace(char=t.char, nbtype=t.numba, family=family, one=one,
+                           size=np.dtype(t.char).itemsize)
 
 
-def generate_numba_loops():
+def generate_numba_loops(spec):
     """The Numba backend's loops: pure Python, so generated even where no C
     compiler is, which is when that backend is needed."""
-    spec = load_table()
     ufuncs, all_loops = [], {}
-    for name, (nin, chars) in spec["UFUNCS"].items():
-        # float16 on its bits only for the formulas that merely select; the
-        # leaky pair goes through float32 registers instead.
-        select_only = name in spec["SELECT_ONLY"]
-        loops = [numba_loop(c) for c in chars
-                 if numba_loop(c) is not None and (c != "e" or select_only)]
+    for fn in spec["FUNCTIONS"]:
+        loops = [numba_loop(t) for t in spec["numba_types"](fn)]
         all_loops.update((lp.char, lp) for lp in loops)
-        ufuncs.append(SimpleNamespace(name=name, nin=nin, loops=loops,
-                                      params=", ".join(spec["ARG_NAMES"][name]),
-                                      half_via_float="e" in chars and not select_only))
+        ufuncs.append(SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops,
+                                      params=", ".join(fn.args),
+                                      half_via_float="e" in fn.types and not fn.select_only))
     return expand("relu_ufunc/_numba_loops.py.in",
                   os.path.join(HERE, "relu_ufunc", "_numba_loops.py"),
                   ufuncs=ufuncs, loops=list(all_loops.values()))
@@ -145,14 +123,15 @@ def compile_args():
     return runpy.run_path(os.path.join(HERE, "relu_ufunc", "_flags.py"))["compile_args"]()
 
 
-generate_numba_loops()
-generate_scalar_api()
+SPEC = load_table()
+generate_numba_loops(SPEC)
+generate_scalar_api(SPEC)
 HEADERS = ["relu_ufunc/_loops_common.h", "relu_ufunc/_threads.h"]
 sync_headers(*HEADERS)
 
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[generate_cython_loops(), "relu_ufunc/_threads.c"],
+    sources=[generate_cython_loops(SPEC), "relu_ufunc/_threads.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),

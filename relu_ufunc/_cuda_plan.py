@@ -11,7 +11,8 @@ machine with no GPU.
 """
 import numpy as np
 
-from relu_ufunc._spec import ARG_NAMES, FORMULA_C_TYPES, UFUNCS, formula_suffix
+from relu_ufunc._spec import (ARG_NAMES, FORMULA_C_TYPES, FUNCTIONS, UFUNCS, formula_suffix,
+                              formula_suffixes)
 
 # No longdouble on the GPU.
 GPU_CHARS = {name: "".join(c for c in chars if c != "g") for name, (_, chars) in UFUNCS.items()}
@@ -381,16 +382,11 @@ def make_torch_fast(nin, torch, arrays, scalars):
 # Stable: user kernels may call these (docs/gpu.md, "Fused kernels").  Each takes
 # and returns the C type of its suffix (FORMULA_C_TYPES: f16 is the IEEE
 # binary16 bits in an unsigned short); "ld" exists in host code only.
-PUBLIC_FUNCTIONS = {
-    "relu": ("x",), "relu_grad": ("x",), "relu_backward": ("dy", "x"),
-    "leaky_relu": ("x", "alpha"), "leaky_relu_grad": ("x", "alpha"),
-}
-PUBLIC_SUFFIXES = {
-    "relu": ("i8", "u8", "i16", "u16", "i32", "u32", "i64", "u64", "f16", "f32", "f64", "ld"),
-    "leaky_relu": ("f16", "f32", "f64", "ld"),
-}
-PUBLIC_SUFFIXES["relu_grad"] = PUBLIC_SUFFIXES["relu_backward"] = PUBLIC_SUFFIXES["relu"]
-PUBLIC_SUFFIXES["leaky_relu_grad"] = PUBLIC_SUFFIXES["leaky_relu"]
+PUBLIC_FUNCTIONS = dict(ARG_NAMES)
+# Every formula the table has, by suffix; the header defines `l`'s and `q`'s
+# width once (i64 on LP64), so each suffix is listed once.
+PUBLIC_SUFFIXES = {f.name: formula_suffixes(f, lambda c: np.dtype(c).itemsize)
+                   for f in FUNCTIONS}
 
 
 def public_header_functions(device=False):

@@ -51,24 +51,15 @@ from numba.core.extending import intrinsic
 from numba.core.typing.templates import infer, infer_global, make_overload_template
 from numba.np import numpy_support
 
-from relu_ufunc._spec import UFUNCS, formula_suffix
+from relu_ufunc._spec import UFUNCS, formula_suffix, scalar_formulas
 
 # ---- what is exported, and under which names ------------------------------
 
 
 def formulas():
     """[(ufunc name, nin, formula suffix, type character)] for every formula
-    Numba code may call: the table's types but float16 and longdouble, which
-    Numba cannot compile, one per suffix (the first type character with it)."""
-    out = []
-    for name, (nin, chars) in UFUNCS.items():
-        seen = set()
-        for c in chars:
-            suffix = formula_suffix(c, np.dtype(c).itemsize)
-            if c not in "eg" and suffix not in seen:
-                seen.add(suffix)
-                out.append((name, nin, suffix, c))
-    return out
+    Numba code may call (_spec.scalar_formulas, as setup.py exports them)."""
+    return scalar_formulas(lambda c: np.dtype(c).itemsize)
 
 
 def scalar_symbol(name, suffix):
