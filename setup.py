@@ -34,11 +34,42 @@ def expand_text(text, out):
     return out
 
 
+def with_line_directives(text, template):
+    """The template with a C `#line` before each run of plain lines that
+    follows a Tempita directive line or block, so that a compiler message
+    about the expanded file names the template's own line.  Within such a
+    run, output lines map one to one onto template lines ({{expressions}}
+    never span lines)."""
+    out, in_block, after_directive = [], False, True
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        stripped = line.strip()
+        if in_block:
+            out.append(line)
+            in_block = not stripped.endswith("}}")
+            after_directive = True
+            continue
+        if stripped.startswith("{{py:") and not stripped.endswith("}}"):
+            out.append(line)
+            in_block, after_directive = True, True
+            continue
+        if stripped.startswith("{{") and stripped.endswith("}}") and "}}" not in stripped[2:-2]:
+            out.append(line)
+            after_directive = True
+            continue
+        if after_directive:
+            out.append(f'#line {number} "{template}"\n')
+            after_directive = False
+        out.append(line)
+    return "".join(out)
+
+
 def expand(template, out, **context):
-    """Expand a Tempita template into `out`."""
+    """Expand a Tempita template into `out` (a C template with #line)."""
     with open(os.path.join(HERE, template)) as f:
-        text = Template(f.read(), name=template).substitute(**context)
-    return expand_text(text, out)
+        text = f.read()
+    if template.endswith(".h.in"):
+        text = with_line_directives(text, template)
+    return expand_text(Template(text, name=template).substitute(**context), out)
 
 
 def sync_headers(*headers):
@@ -131,7 +162,7 @@ sync_headers(*HEADERS)
 
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[generate_cython_loops(SPEC), "relu_ufunc/_threads.c"],
+    sources=[generate_cython_loops(SPEC), "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),

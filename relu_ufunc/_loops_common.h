@@ -1,8 +1,9 @@
 /*
  * What every generated loop of _loops.h.in shares: the CPU builds, the
- * overlap tests, the streaming stores and the plan that decides when to use
- * them, and the opt-in threads.  Nothing here knows a formula; those come
- * from cuda/relu_ufunc.h.
+ * overlap tests, the streaming stores, and the declarations of the runtime
+ * state they read (the build that runs and the store plan, in _plan.c; the
+ * threads, in _threads.c).  Only inline helpers and constants live here;
+ * nothing here knows a formula (those come from cuda/relu_ufunc.h).
  */
 #ifndef RELU_LOOPS_COMMON_H
 #define RELU_LOOPS_COMMON_H
@@ -11,6 +12,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Opt-in threads (relu_team_begin, relu_run_team), and RELU_HIDDEN. */
+#include "_threads.h"
 
 /* ---- CPU builds ----------------------------------------------------------
  * Every kernel is compiled once per level, and relu_level (set at import to
@@ -39,21 +43,10 @@
 #  define RELU_UNROLL
 #endif
 
-static int relu_level = 0;
-
-static int relu_max_level(void)
-{
-#if RELU_LEVELS == 3
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl"))
-        return 2;
-    if (__builtin_cpu_supports("avx2"))
-        return 1;
-#endif
-    return 0;
-}
+/* The level of the builds that run, and the highest this CPU runs (both
+ * in _plan.c, with the store plan: the runtime state of the kernels). */
+RELU_HIDDEN extern int relu_level;
+RELU_HIDDEN int relu_max_level(void);
 
 /* ---- which path a call may take ------------------------------------------
  * NumPy hands an inner loop aliased operands without copying them in a few
@@ -120,10 +113,6 @@ static inline ptrdiff_t relu_head(const void *y, size_t size, ptrdiff_t n)
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(RELU_NO_STREAM)
 #  define RELU_STREAM 1
 #  include <immintrin.h>
-#  include <time.h>
-#  if defined(__linux__)
-#    include <sys/mman.h>
-#  endif
 #else
 #  define RELU_STREAM 0
 #endif
@@ -157,14 +146,14 @@ RELU_TARGET_AVX512 static inline void relu_stream_piece_avx512(void *dst, const 
 static inline void relu_stream_fence(void) { _mm_sfence(); }
 #endif
 
-/* ---- the store plan --------------------------------------------------------
+/* ---- the store plan -------------------------------------------------------
  * relu_stream_from[team - 1]: output bytes from which a contiguous run that
  * overlaps no input streams its stores, when it runs on a team of that
  * many threads (1: the calling thread alone).  Each is RELU_UNPLANNED until
  * the first call on that team size whose output reaches RELU_PLAN_FROM,
- * which measures it (relu_stream_plan, in _loops.h.in: plain against
- * streaming stores of the relu float32 kernel, at doubling sizes, on that
- * many threads); RELU_NEVER where streaming never won, or this build has no
+ * which measures it (relu_stream_plan, in _plan.c: plain against streaming
+ * stores of the relu float32 kernel, at doubling sizes, on that many
+ * threads); RELU_NEVER where streaming never won, or this build has no
  * streaming stores.  Per team size, because the answer moves with it: on a
  * Zen 3 with 2 vCPUs, one thread streams from 4 MiB, while with 2 threads
  * at 8 MiB plain stores win (283 against 408 us, float32) and streaming
@@ -180,51 +169,25 @@ static inline void relu_stream_fence(void) { _mm_sfence(); }
 #define RELU_PLAN_SIZES 7                         /* 1, 2, 4, ..., 64 MiB */
 #define RELU_TEAM_PLANS 64
 
-static ptrdiff_t relu_stream_from[RELU_TEAM_PLANS];
-static int relu_planning = 0;                     /* a thread is measuring */
-
-/* What each plan measured: median seconds per pass, plain and streamed,
- * by size (1 MiB << k); 0 where it did not measure. */
-static double relu_plan_plain[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
-static double relu_plan_streamed[RELU_TEAM_PLANS][RELU_PLAN_SIZES];
+RELU_HIDDEN extern ptrdiff_t relu_stream_from[RELU_TEAM_PLANS];
 
 static inline int relu_plan_slot(int team)
 {
     return team <= 1 ? 0 : team >= RELU_TEAM_PLANS ? RELU_TEAM_PLANS - 1 : team - 1;
 }
 
+/* The kernels the plan measures: the relu float32 plain and streaming
+ * kernels of each build (the module hands them over at import). */
+typedef void (*relu_plan_kernel)(const float *x, float *y, ptrdiff_t n);
+RELU_HIDDEN void relu_plan_kernels(const relu_plan_kernel *plain, const relu_plan_kernel *stream);
+/* Measure the plan of `team` (once; a call made while another thread
+ * measures gets RELU_NEVER) and return it. */
+RELU_HIDDEN ptrdiff_t relu_stream_plan(int team);
+/* Set every team size's plan to `from`; RELU_UNPLANNED: measure again. */
+RELU_HIDDEN void relu_set_plans(ptrdiff_t from);
 /* What the plan of `team` measured at size k (1 MiB << k): median seconds
  * per pass with plain or streamed stores, 0 where it did not measure. */
-static inline double relu_plan_seconds(int team, int k, int streamed)
-{
-    const int slot = relu_plan_slot(team);
-    return streamed ? relu_plan_streamed[slot][k] : relu_plan_plain[slot][k];
-}
-
-/* Set every team size's plan to `from`; RELU_UNPLANNED: measure again.
- * Called at import, and by _ufuncs._set_stream_from. */
-static void relu_set_plans(ptrdiff_t from)
-{
-    if (!RELU_STREAM)
-        from = RELU_NEVER;
-    for (int k = 0; k < RELU_TEAM_PLANS; k++) {
-        if (from == RELU_UNPLANNED)
-            for (int size = 0; size < RELU_PLAN_SIZES; size++)
-                relu_plan_plain[k][size] = relu_plan_streamed[k][size] = 0;
-        __atomic_store_n(&relu_stream_from[k], from, __ATOMIC_RELEASE);
-    }
-    if (from == RELU_UNPLANNED)
-        __atomic_store_n(&relu_planning, 0, __ATOMIC_RELEASE);
-}
-
-#if RELU_STREAM
-static ptrdiff_t relu_stream_plan(int team);      /* in _loops.h.in */
-#else
-/* No streaming stores in this build: nothing to measure.  (The module's
- * _store_plan calls it; without this an ARM64 build failed on an implicit
- * declaration.) */
-static inline ptrdiff_t relu_stream_plan(int team) { (void)team; return RELU_NEVER; }
-#endif
+RELU_HIDDEN double relu_plan_seconds(int team, int k, int streamed);
 
 /* Whether a call writing `bytes` on `team` threads streams (measuring the
  * plan of that team size first, where it is not yet). */
@@ -252,7 +215,5 @@ static inline int relu_disjoint(const void *a, const void *y, ptrdiff_t bytes)
     return p + bytes <= q || q + bytes <= p;
 }
 
-/* ---- opt-in threads: relu_team_begin, relu_run_team, in _threads.h ---- */
-#include "_threads.h"
 
 #endif /* RELU_LOOPS_COMMON_H */

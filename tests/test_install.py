@@ -111,3 +111,19 @@ def test_probes_link_with_ldflags(setup_py, tmp_path, monkeypatch):
     cmd = build(setup_py, tmp_path, MODULE, monkeypatch,
                 LDFLAGS="-L/nonexistent -lrelu_ufunc_no_such_library")
     assert cmd.extensions == []
+
+
+def test_generated_c_names_the_template_lines(setup_py, tmp_path):
+    """The expanded C carries #line directives: a compiler error in it names
+    the template's own line, not the generated file's."""
+    from Cython.Tempita import Template
+    template = ("{{py:\nN = 2\n}}\nint x;\n{{for i in range(N)}}\nint y{{i}};\n{{endfor}}\n"
+                "int z = no_such_name;\n")
+    text = setup_py["with_line_directives"](template, "t.h.in")
+    c = tmp_path / "t.c"
+    c.write_text(Template(text).substitute())
+    assert c.read_text().count('#line 6 "t.h.in"') == 2          # once per iteration
+    res = __import__("subprocess").run([os.environ.get("CC", "cc"), "-c", str(c), "-o",
+                                        str(tmp_path / "t.o")], capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "t.h.in:8" in res.stderr, res.stderr
