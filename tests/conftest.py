@@ -14,8 +14,9 @@ from relu_ufunc._spec import UFUNCS
 # when they run without the repository's configuration: copied elsewhere, or
 # from an installed sdist.  (--strict-markers then still knows them.)
 MARKERS = [
-    "slow: needs several GiB of free memory (it skips where that is not free); "
-    "deselect with -m 'not slow'",
+    "slow: heavy, and not in the default run (pyproject.toml deselects it): several GiB "
+    "of memory (skipped where that is not free), subprocess matrices, Numba caches in "
+    "fresh processes, nvcc, mypy, the benchmark suite; CI runs them: python -m pytest -m slow",
 ]
 
 

@@ -12,6 +12,7 @@ def benchmarks_of_the_source_tree():
     source_module("benchmarks.run")
 
 
+@pytest.mark.slow
 def test_suite_runs_and_writes_json_and_plots(tmp_path):
     pytest.importorskip("tqdm")
     pytest.importorskip("matplotlib")

@@ -111,6 +111,7 @@ def cuda_kernel(name, dtype, masked):
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on the PATH")
+@pytest.mark.slow
 def test_kernels_compile_with_nvcc(tmp_path):
     """Every element kernel (in a wrapper shaped as CuPy's), and every raw
     kernel module as relu_ufunc.cuda hands it to cupy.RawKernel."""

@@ -33,6 +33,7 @@ def test_dask_stays_lazy_and_matches_numpy():
         assert_same_bits(result.compute(), expected)
 
 
+@pytest.mark.slow
 def test_dask_on_a_distributed_cluster_of_processes():
     """Two worker processes: the ufuncs travel by pickle (by name) and run
     in other interpreters."""

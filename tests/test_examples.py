@@ -38,6 +38,7 @@ def test_mlp_forward_keeps_no_preactivation_copy(mlp):
     assert h is z and z.tolist() == [[0.0, 2.0]]
 
 
+@pytest.mark.slow
 def test_njit_mlp_runs_and_matches_the_seed_spelling(tmp_path):
     """examples/njit_mlp.py, run as a user runs it, twice: relu_ufunc inside
     jitted forward and backward passes trains the network, to the very weights

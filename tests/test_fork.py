@@ -56,8 +56,13 @@ def run_scenario(*args, timeout=OUTER_TIMEOUT):
                         f"the scenario {args}")
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
-@pytest.mark.parametrize("method", METHODS)
+# The default run keeps one cell (fork, a plain Process: the case that used
+# to hang); the rest of the matrix is marked slow and runs in CI.
+MATRIX = [pytest.param(m, r, marks=() if (m, r) == ("fork", "process") else pytest.mark.slow)
+          for m in METHODS for r in RUNNERS]
+
+
+@pytest.mark.parametrize("method,runner", MATRIX)
 def test_workers_started_after_a_threaded_call(method, runner):
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method} start method here")

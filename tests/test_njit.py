@@ -202,8 +202,15 @@ def test_however_imported():
 
 # ---- values: every dtype, bit for bit ---------------------------------------
 
-@pytest.mark.parametrize("name,char", [(n, c) for n in NAMES for c in NJIT_CHARS[n]
-                                       if c != "q"])
+# Each dtype is a Numba compile of its own (about 0.3 s a function); the
+# default run keeps one integer type of each signedness and width class
+# (int8, uint8, uint64) and every float, and CI's slow pass runs the rest.
+_MIDDLE_INTEGERS = "hHiIlL"
+
+
+@pytest.mark.parametrize("name,char", [
+    pytest.param(n, c, marks=pytest.mark.slow if c in _MIDDLE_INTEGERS else ())
+    for n in NAMES for c in NJIT_CHARS[n] if c != "q"])
 def test_every_dtype_bit_for_bit(name, char):
     """Contiguous arrays (the C loop), strided 2-D views (the loop per run)
     and scalars (the one-value formula), against the ufunc from Python."""
@@ -255,7 +262,8 @@ def _layouts(rng, dtype):
     }
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "int16"])
+@pytest.mark.parametrize("dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow),
+                                   pytest.param("int16", marks=pytest.mark.slow)])
 def test_layouts_unary(dtype):
     rng = np.random.default_rng(3)
     for label, x in _layouts(rng, dtype).items():
@@ -640,6 +648,7 @@ print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
 
 
+@pytest.mark.slow
 def test_cache_true_hits_in_fresh_processes_on_either_backend(tmp_path):
     """Compiled once; a fresh process loads it from the cache without
     compiling, on the same backend and on the other one (the symbols have

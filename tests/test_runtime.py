@@ -112,6 +112,7 @@ def test_main_job():
     assert "np.maximum" in out and "ratio" in out
 
 
+@pytest.mark.slow
 def test_type_stubs_show_ufuncs(tmp_path):
     """py.typed and __init__.pyi make editors and mypy see numpy.ufunc objects."""
     api = pytest.importorskip("mypy.api")
