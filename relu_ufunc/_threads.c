@@ -8,6 +8,7 @@
 #if RELU_THREADS
 #  include <pthread.h>
 #  include <sched.h>
+#  include <time.h>
 #  include <unistd.h>
 #  if defined(__x86_64__) || defined(__i386__)
 #    include <immintrin.h>
@@ -84,9 +85,40 @@ static int relu_pool_workers = 0;                 /* started */
 static int relu_pool_sleeping = 0;                /* waiting on relu_pool_work */
 static int relu_pool_pending = 0;                 /* chunks posted, not taken */
 
-/* About 20-50 us of pause instructions: longer than a wake-up, short enough
- * that an idle worker gives its CPU back almost at once. */
-#define RELU_SPINS 4000
+/* How long a thread spins before it sleeps: 100 us, by the clock rather than
+ * by a count of pause instructions, whose length differs tenfold between
+ * CPUs (a count tuned to 20 us slept between the calls of a loop on one,
+ * and every team call then paid a futex wake-up: 15-16 us against libgomp's
+ * 13-14 us at 3e5 float32).  Long enough to span the gap between the calls
+ * of a loop, short enough that an idle worker gives its CPU back at once. */
+#define RELU_SPIN_NS 100000
+
+static long long relu_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Spin while *count (read atomically) compares as `until_above` says with
+ * `bound`, for at most RELU_SPIN_NS; whether the wait ended in time. */
+static int relu_spin(int *count, int bound, int until_above)
+{
+    long long deadline = 0;
+    for (int s = 0;; s++) {
+        int v = RELU_LOAD(*count);
+        if (until_above ? v > bound : v >= bound)
+            return 1;
+        RELU_PAUSE();
+        if ((s & 63) == 63) {
+            long long now = relu_now_ns();
+            if (deadline == 0)
+                deadline = now + RELU_SPIN_NS;
+            else if (now > deadline)
+                return 0;
+        }
+    }
+}
 
 /* Take the next chunk of `job` (under the lock); unlink the job once its
  * last chunk is taken. */
@@ -118,8 +150,7 @@ static void *relu_worker(void *unused)
         int t;
         if (relu_pool_jobs == NULL) {
             pthread_mutex_unlock(&relu_pool_lock);
-            for (int s = 0; s < RELU_SPINS && RELU_LOAD(relu_pool_pending) <= 0; s++)
-                RELU_PAUSE();
+            relu_spin(&relu_pool_pending, 0, 1);          /* until a chunk is posted */
             pthread_mutex_lock(&relu_pool_lock);
             while (relu_pool_jobs == NULL) {
                 relu_pool_sleeping++;
@@ -196,8 +227,7 @@ void relu_run_team(int k, ptrdiff_t n, size_t size, relu_chunk_fn fn, void *ctx)
     }
     if (job.done < job.k) {
         pthread_mutex_unlock(&relu_pool_lock);
-        for (int s = 0; s < RELU_SPINS && RELU_LOAD(job.done) < job.k; s++)
-            RELU_PAUSE();
+        relu_spin(&job.done, job.k, 0);                   /* until every chunk is done */
         pthread_mutex_lock(&relu_pool_lock);
         while (job.done < job.k)
             pthread_cond_wait(&relu_pool_done, &relu_pool_lock);
