@@ -17,6 +17,7 @@ np.maximum(x32, 0.0) gives float64.  The target: relu in @njit within 1.2x
 of np.maximum from n = 1e3 up.
 """
 import argparse
+import os
 import platform
 import sys
 import time
@@ -26,6 +27,10 @@ import numpy as np
 from numba import njit
 
 import relu_ufunc as ru
+if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu import cpu_name  # noqa: E402
+
 
 SIZES = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 
@@ -72,20 +77,6 @@ def python_out(x, y, zero, reps):
     relu = ru.relu
     for _ in range(reps):
         relu(x, out=y)
-
-
-def cpu_name():
-    """The CPU as /proc/cpuinfo names it, with its family and model (a VM's
-    model name alone may say only "AMD EPYC")."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines()
-                          if ":" in line)
-    except OSError:
-        return platform.processor() or platform.machine()
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    return (f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')}")
 
 
 def medians(calls, rounds, seed=0):

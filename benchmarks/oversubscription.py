@@ -16,6 +16,7 @@ run on), "off" lifts it (the private _ufuncs._set_thread_budget), which is
 how every call got its full team before the cap existed.
 """
 import argparse
+import sys
 import os
 import statistics
 import threading
@@ -25,15 +26,10 @@ import numpy as np
 
 import relu_ufunc as ru
 from relu_ufunc import _ufuncs
+if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu import cpu_name  # noqa: E402
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        import platform
-        return platform.processor() or platform.machine()
 
 
 def wall_time(arrays, reps, team):

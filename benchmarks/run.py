@@ -22,7 +22,6 @@ measured ratios compare with the targets of the speed issue.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import timeit
@@ -30,6 +29,10 @@ import timeit
 import numpy as np
 
 import relu_ufunc as ru
+
+if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu import cpu_info, cpu_slug  # noqa: E402,F401  (cpu_slug: the tests' tag)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -215,35 +218,6 @@ def have_openmp():
     except ImportError:
         return False
     return bool(HAVE_THREADS)
-
-
-def cpu_info():
-    """(model name, CPU family, model, flags) from /proc/cpuinfo, where it exists."""
-    fields = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return (fields.get("model name", platform.processor() or platform.machine()),
-            fields.get("cpu family"), fields.get("model"), fields.get("flags", "").split())
-
-
-def cpu_slug():
-    """A file-name tag for this CPU: its name, family and model, and its
-    widest vector unit (VMs often show only "AMD EPYC", for Zen 3 and Zen 4
-    alike), e.g. amd-epyc-f25-m1-avx2."""
-    name, family, model, flags = cpu_info()
-    words = "".join(c if c.isalnum() else " " for c in name.lower()).split()
-    words = [w for w in words if w not in ("r", "tm", "processor", "cpu")]
-    if family is not None:
-        words += [f"f{family}", f"m{model}"]
-    words.append("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "sse2")
-    return "-".join(words)
 
 
 def machine():

@@ -11,6 +11,7 @@ so that only the threads differ from one build to another.  Prints the CPU
 and the build line of the extension (which says how its threads are made).
 """
 import argparse
+import sys
 import os
 import statistics
 import time
@@ -20,17 +21,10 @@ os.environ.setdefault("RELU_UFUNC_STREAM_FROM", "never")
 import numpy as np  # noqa: E402
 
 import relu_ufunc as ru  # noqa: E402
+if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.cpu import cpu_name  # noqa: E402
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            fields = dict((k.strip(), v) for k, v in (line.split(":", 1) for line in f if ":" in line))
-        return (f"{fields['model name'].strip()}, family {fields['cpu family'].strip()} "
-                f"model {fields['model'].strip()}")
-    except (OSError, KeyError):
-        import platform
-        return platform.processor() or platform.machine()
 
 
 def per_call(f, number):

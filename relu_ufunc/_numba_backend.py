@@ -27,10 +27,7 @@ from relu_ufunc._spec import UFUNCS
 
 def _ufunc_c_api():
     """PyUFunc_FromFuncAndData (callable) and the address of PyUFunc_ee_e_As_ff_f."""
-    try:
-        from numpy._core import _multiarray_umath as umath
-    except ImportError:          # NumPy 1.x
-        from numpy.core import _multiarray_umath as umath
+    from numpy._core import _multiarray_umath as umath
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype = ctypes.c_void_p
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
@@ -67,10 +64,7 @@ def _build_ufunc(name, nin, loops, api):
     _KEEP_ALIVE.append((entry, half_scalar, funcs, data, type_nums, name_b, doc_b))
     uf = from_func_and_data(funcs, data, type_nums, len(chars), nin, 1, _PyUFunc_None,
                             name_b, doc_b, 0)
-    try:
-        uf.__module__ = "relu_ufunc"     # pickle finds it as relu_ufunc.<name>
-    except AttributeError:  # NumPy < 2.2
-        pass
+    uf.__module__ = "relu_ufunc"         # pickle finds it as relu_ufunc.<name>
     return uf
 
 

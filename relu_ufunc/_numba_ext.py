@@ -39,6 +39,7 @@ Types follow NumPy 2 (NEP 50).  Numba types a Python ``int`` as int64 and a
 ``leaky_relu(x_float32, 0.1)`` is float32, as in NumPy.
 """
 import ctypes
+import mmap
 import sys
 import warnings
 
@@ -51,6 +52,7 @@ from numba.core.extending import intrinsic
 from numba.core.typing.templates import infer, infer_global, make_overload_template
 from numba.np import numpy_support
 
+from relu_ufunc._constants import HUGEPAGE_FROM
 from relu_ufunc._spec import UFUNCS, formula_suffix, scalar_formulas
 
 # ---- what is exported, and under which names ------------------------------
@@ -359,7 +361,7 @@ def _hugepage(typingctx, address, nbytes):
         page = ir.Constant(intp, 4096)
         offset = builder.sub(page, builder.urem(args[0], page))
         builder.call(madvise, [builder.inttoptr(builder.add(args[0], offset), _I8P),
-                               builder.sub(args[1], offset), ir.Constant(i32, 14)])
+                               builder.sub(args[1], offset), ir.Constant(i32, mmap.MADV_HUGEPAGE)])
         return context.get_dummy_value()
     return types.void(types.intp, types.intp), codegen
 
@@ -369,10 +371,7 @@ def _numpy_uses_hugepages():
     switch, np._core.multiarray._set_madvise_hugepage, on)."""
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        from numpy._core import multiarray
-    except ImportError:         # NumPy 1.x
-        from numpy.core import multiarray
+    from numpy._core import multiarray
     get = getattr(multiarray, "_get_madvise_hugepage", None)
     return bool(get()) if get is not None else False
 
@@ -699,7 +698,7 @@ def _make_impl(plan):
         fortran = nd > 1 and all(ins[k].layout == "F" for k in plan.arrays)
         emit("    y = np.empty(shape[::-1], LT).T" if fortran else "    y = np.empty(shape, LT)")
         if _numpy_uses_hugepages():
-            emit("    if y.nbytes >= 4194304:")
+            emit(f"    if y.nbytes >= {HUGEPAGE_FROM}:")
             emit("        _hugepage(y.ctypes.data, y.nbytes)")
     else:
         emit("    if shape != y.shape:")

@@ -86,7 +86,7 @@ static double relu_median(double *v, int n)
 }
 
 /* A buffer as NumPy allocates an array of `bytes`: from malloc, and where
- * it is 4 MiB or more, its whole pages advised to be huge pages (NumPy's
+ * it is RELU_HUGEPAGE_FROM (4 MiB) or more, its whole pages advised to be huge pages (NumPy's
  * npy_alloc_cache does that on Linux).  The plan measures on such buffers,
  * not on one large block: on a Zen 3 the kind of pages alone moved the
  * result (4 MiB: streamed 0.95x plain on a 64 MiB block of small pages,
@@ -95,7 +95,7 @@ static float *relu_plan_alloc(ptrdiff_t bytes)
 {
     char *p = (char *)malloc((size_t)bytes);
 #ifdef MADV_HUGEPAGE
-    if (p != NULL && bytes >= ((ptrdiff_t)4 << 20)) {
+    if (p != NULL && bytes >= RELU_HUGEPAGE_FROM) {
         const uintptr_t offset = 4096u - (uintptr_t)p % 4096u;
         madvise(p + offset, (size_t)bytes - offset, MADV_HUGEPAGE);
     }

@@ -96,8 +96,9 @@
 #  define RELU_THREADS 1
 #endif
 
-/* A contiguous call gets one thread per RELU_THREAD_BYTES of output. */
-#define RELU_THREAD_BYTES ((ptrdiff_t)128 << 10)
+/* RELU_THREAD_BYTES: a contiguous call gets one thread per that many bytes
+ * of output (relu_ufunc/_constants.py). */
+#include "_constants.h"
 
 typedef void (*relu_chunk_fn)(void *ctx, ptrdiff_t lo, ptrdiff_t hi);
 

@@ -51,7 +51,8 @@ def build(setup_py, tmp_path, source, monkeypatch, **env):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "probe_ext.c").write_text(source)
     ext = Extension("probe_ext", ["probe_ext.c"],
-                    include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda")],
+                    include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda"),
+                                  str(ROOT / setup_py["GEN_DIR"])],
                     extra_compile_args=setup_py["compile_args"]())
     dist = Distribution({"name": "probe", "ext_modules": [ext],
                          "cmdclass": {"build_ext": setup_py["build_ext_checked"]}})
