@@ -355,40 +355,60 @@ def ratio_table(rows):
     return "\n".join(out)
 
 
+# What each plot shows: at most six lines a panel, each the time of one
+# call divided by the copy limit of the same size (the 'limit' row: a copy
+# of the same bytes), so that 1 is the memory limit and the sizes share one
+# scale.  Ours with out=, in place and into a new array, on 2 threads, and
+# the usual NumPy spelling and torch.
+PLOTTED = {
+    "relu": ["relu(x, out=y)", "relu(x, out=x)", "relu(x)", "relu(x, out=y), 2 threads",
+             "np.maximum(x, 0)", "torch.clamp_min(t, 0, out=o)"],
+    "relu_grad": ["relu_grad(x, out=y)", "relu_grad(x)", "(x > 0).astype(x.dtype)",
+                  "torch: (t > 0).to(t.dtype)"],
+    "relu_backward": ["relu_backward(dy, x, out=y)", "relu_backward(dy, x)", "dy * (x > 0)",
+                      "torch threshold_backward"],
+    "leaky_relu": ["leaky_relu(x, a, out=y)", "leaky_relu(x, a)", "np.where(x > 0, x, a * x)",
+                   "torch leaky_relu(t, 0.01, out=o)"],
+}
+
+
 def plot(rows, info, path_for):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
     paths = []
-    for op in ARRAYS_PER_ELEMENT:
+    for op, wanted in PLOTTED.items():
         dtypes = sorted({r["dtype"] for r in rows if r["op"] == op})
         if not dtypes:
             continue
-        fig, axes = plt.subplots(2, len(dtypes), figsize=(7 * len(dtypes), 9), squeeze=False)
+        fig, axes = plt.subplots(1, len(dtypes), figsize=(6 * len(dtypes) + 3, 4.6),
+                                 squeeze=False, sharey=True, layout="constrained")
         for col, dt in enumerate(dtypes):
-            sel = [r for r in rows if r["op"] == op and r["dtype"] == dt]
-            for impl in dict.fromkeys(r["impl"] for r in sel):
-                pts = sorted((r["n"], r["seconds"], r["gb_per_s"], r["kind"])
-                             for r in sel if r["impl"] == impl)
-                kind = pts[0][3]
-                style = {"ours": dict(lw=2.5), "limit": dict(lw=2, ls="--", color="black"),
-                         "anchor": dict(lw=1.2, ls="--"), "floor": dict(lw=1.5, ls=":")}.get(
-                    kind, dict(lw=1, alpha=0.8))
-                ns = [p[0] for p in pts]
-                axes[0][col].plot(ns, [p[1] for p in pts], marker=".", label=impl, **style)
-                axes[1][col].plot(ns, [p[2] for p in pts], marker=".", label=impl, **style)
-            axes[0][col].set(xscale="log", yscale="log", ylabel="seconds per call",
-                             title=f"{op}, {dt}")
-            axes[1][col].set(xscale="log", yscale="log", xlabel="n (elements)",
-                             ylabel="GB/s (bytes read + written)")
-            for ax in axes[:, col]:
-                ax.grid(True, which="both", alpha=0.3)
-        axes[0][-1].legend(fontsize=7, loc="upper left")
+            ax = axes[0][col]
+            limits = {n: limit["seconds"] for n, _, _, limit in by_size(rows, op, dt)}
+            for k, impl in enumerate(wanted):
+                pts = sorted((r["n"], r["seconds"] / limits[r["n"]]) for r in rows
+                             if r["op"] == op and r["dtype"] == dt and r["impl"] == impl
+                             and r["n"] in limits)
+                if not pts:
+                    continue
+                ours = impl.startswith(op)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o" if ours else ".",
+                        lw=2.2 if ours else 1.2, ls="-" if ours else "--", color=f"C{k}",
+                        label=impl)
+            ax.axhline(1.0, color="black", lw=1, ls=":", label="copy limit L(n)")
+            ax.set(xscale="log", yscale="log", xlabel="n (elements)", title=f"{op}, {dt}")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][0].set_ylabel("time / L(n), the limit of the same size (1 = memory limit)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", fontsize=8)
         title = info.get("title") or (f"relu_ufunc {info['relu_ufunc']} ({info['backend']}), "
                                       f"NumPy {info['numpy']}, {info['cpu']}, "
                                       f"{info['cores']} cores, {info['date']}")
         fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
         path = path_for(op)
         fig.savefig(path, dpi=90)
         plt.close(fig)
@@ -403,7 +423,16 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--sizes", nargs="+", type=float, help="n values (default: all)")
     parser.add_argument("--out", default=RESULTS, help="folder for JSON and PNG results")
+    parser.add_argument("--from-json", metavar="JSON",
+                        help="measure nothing: redraw the plots of a results JSON beside it")
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        stem = args.from_json[:-len(".json")]
+        for path in plot(saved["results"], saved["machine"], lambda op: f"{stem}-{op}.png"):
+            print(f"wrote {path}")
+        return
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     if args.sizes:
         sizes = [int(n) for n in args.sizes]
