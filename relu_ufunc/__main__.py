@@ -35,7 +35,13 @@ def check_loop(name, char, rng):
         strict = {"all": "raise"}    # NaN data must leave the FP flags clean
     else:                            # (x, alpha): a realistic slope
         args = [x, rng.uniform(0.01, 1.0, x.size).astype(dt)]
-        strict = {"invalid": "raise"}    # alpha * tiny x may underflow, as in np.multiply
+        # alpha * tiny x may underflow, as in np.multiply; and where x is
+        # +inf the vectorized loop may raise "invalid" for a product it does
+        # not return (docs/contract.md).  Elsewhere, NaN included, no flag.
+        strict = {"all": "ignore"}
+        keep = ~np.isposinf(x)
+        with np.errstate(invalid="raise", under="ignore", over="ignore"):
+            uf(x[keep], args[1][keep])
     with np.errstate(**strict):
         got = uf(*args)
     if not _reference.same_bits(got, ref(*args)):
