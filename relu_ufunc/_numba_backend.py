@@ -65,7 +65,18 @@ def _build_ufunc(name, nin, loops, api):
     uf = from_func_and_data(funcs, data, type_nums, len(chars), nin, 1, _PyUFunc_None,
                             name_b, doc_b, 0)
     uf.__module__ = "relu_ufunc"         # pickle finds it as relu_ufunc.<name>
+    _LOOPS[name] = {uf.types[k]: (funcs[k], data[k] or 0) for k in range(len(chars))}
     return uf
+
+
+# {name: {"ff->f": (function address, data pointer)}}: the loops as this
+# module registered them with NumPy, for relu_ufunc._numba_ext.
+_LOOPS = {}
+
+
+def _loop_addresses(name):
+    """{"ff->f": (function address, data pointer)} of a ufunc's loops."""
+    return dict(_LOOPS[name])
 
 
 def _build_all():

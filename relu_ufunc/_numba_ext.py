@@ -76,44 +76,17 @@ def data_symbol(name, suffix):
     return f"relu_ufunc_{name}_{suffix}_loop_data"
 
 
-# ---- the ufunc's own loops, from its C struct -----------------------------
-
-class _UFuncFields(ctypes.Structure):
-    """The start of NumPy's PyUFuncObject after PyObject_HEAD (ufuncobject.h),
-    the same in NumPy 1.x and 2.x."""
-    _fields_ = [("nin", ctypes.c_int), ("nout", ctypes.c_int), ("nargs", ctypes.c_int),
-                ("identity", ctypes.c_int), ("functions", ctypes.c_void_p),
-                ("data", ctypes.c_void_p), ("ntypes", ctypes.c_int),
-                ("reserved1", ctypes.c_int), ("name", ctypes.c_char_p),
-                ("types", ctypes.c_void_p)]
-
-
-_TYPE_CHARS = {np.dtype(c).num: np.dtype(c).char for c in "?bBhHiIlLqQefdgFDG"}
-
+# ---- the ufunc's own loops ------------------------------------------------
 
 def ufunc_loops(uf):
-    """{"ff->f": (function address, data pointer)} for a numpy.ufunc, read
-    from its C struct, and checked against what the object says of itself in
-    Python, so a struct of another layout is an error, not a wrong call."""
-    fields = _UFuncFields.from_address(id(uf) + object.__basicsize__)
-    if ((fields.nin, fields.nout, fields.nargs, fields.ntypes)
-            != (uf.nin, uf.nout, uf.nin + uf.nout, uf.ntypes)
-            or fields.name != uf.__name__.encode()):
-        raise RuntimeError(f"relu_ufunc: the C struct of {uf.__name__!r} is not laid out as "
-                           f"this NumPy version's ufuncobject.h says")
-    n = fields.ntypes
-    functions = (ctypes.c_void_p * n).from_address(fields.functions)
-    data = (ctypes.c_void_p * n).from_address(fields.data)
-    nums = ctypes.string_at(fields.types, n * fields.nargs)
-    loops = {}
-    for k in range(n):
-        chars = [_TYPE_CHARS[t] for t in nums[k * fields.nargs:(k + 1) * fields.nargs]]
-        signature = "".join(chars[:uf.nin]) + "->" + "".join(chars[uf.nin:])
-        if signature != uf.types[k]:
-            raise RuntimeError(f"relu_ufunc: loop {k} of {uf.__name__!r} reads as {signature}, "
-                               f"not {uf.types[k]}")
-        loops[signature] = (functions[k], data[k])
-    return loops
+    """{"ff->f": (function address, data pointer)} of one of relu_ufunc's
+    ufuncs, as the backend that made it registered them with NumPy (each
+    backend keeps its own table: nothing reads NumPy's private struct)."""
+    for module in ("relu_ufunc._ufuncs", "relu_ufunc._numba_backend"):
+        backend = sys.modules.get(module)
+        if backend is not None and getattr(backend, uf.__name__, None) is uf:
+            return backend._loop_addresses(uf.__name__)
+    raise RuntimeError(f"relu_ufunc: {uf!r} is not one of relu_ufunc's ufuncs")
 
 
 # ---- registration ----------------------------------------------------------

@@ -163,7 +163,7 @@ def test_every_symbol_has_an_address():
         assert symbols[_numba_ext.loop_symbol(name, suffix)] == function
 
 
-def test_ufunc_struct_read_matches_python_attributes():
+def test_ufunc_loops_match_python_attributes():
     for name in NAMES:
         uf = getattr(ru, name)
         loops = _numba_ext.ufunc_loops(uf)
