@@ -244,7 +244,7 @@ def matrix(session):
             ok = False
             continue
         row = json.loads(path.read_text())
-        numba = row["numba"] or "does not install"
+        numba = row["numba"] or row.get("why_no_numba", "does not install")
         for r in row["runs"]:
             lines.append(f"| {row['session']} | {row['arch']} | {row['python']} | "
                          f"{row['numpy']} | {numba} | {row['compiler']} | {r['backend']} | "
