@@ -27,6 +27,7 @@ from numba import njit  # noqa: E402
 from numba.core.errors import TypingError  # noqa: E402
 
 from relu_ufunc import _numba_ext  # noqa: E402
+from relu_ufunc import _numba_calls, _numba_impls  # noqa: E402
 
 NAMES = ("relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad")
 # The type characters Numba compiles, per ufunc: the table's but float16 and
@@ -67,23 +68,38 @@ _JITTED = {}
 def jitted(name, form):
     key = (name, form)
     if key not in _JITTED:
-        uf = getattr(ru, name)
-        src = {
-            (1, "call"): "def f(a):\n    return uf(a)",
-            (2, "call"): "def f(a, b):\n    return uf(a, b)",
-            (1, "out"): "def f(a, out):\n    return uf(a, out=out)",
-            (2, "out"): "def f(a, b, out):\n    return uf(a, b, out=out)",
-            (1, "where"): "def f(a, out, w):\n    return uf(a, out=out, where=w)",
-            (2, "where"): "def f(a, b, out, w):\n    return uf(a, b, out=out, where=w)",
-            # three calls in one function: one compilation per dtype
-            (1, "three"): "def f(a, b, s):\n    return uf(a), uf(b), uf(s)",
-            (2, "three"): "def f(a1, a2, b1, b2, s1, s2):\n"
-                          "    return uf(a1, a2), uf(b1, b2), uf(s1, s2)",
-        }[(uf.nin, form)]
-        namespace = {"uf": uf}
-        exec(src, namespace)
-        _JITTED[key] = njit(namespace["f"])
+        _JITTED[key] = njit(_caller(getattr(ru, name), form))
     return _JITTED[key]
+
+
+def _caller(uf, form):
+    """A plain function calling uf in one of the forms (`three`: three calls
+    in one function, one compilation per dtype)."""
+    if uf.nin == 1:
+        def call(a):
+            return uf(a)
+
+        def out(a, out):
+            return uf(a, out=out)
+
+        def where(a, out, w):
+            return uf(a, out=out, where=w)
+
+        def three(a, b, s):
+            return uf(a), uf(b), uf(s)
+    else:
+        def call(a, b):
+            return uf(a, b)
+
+        def out(a, b, out):
+            return uf(a, b, out=out)
+
+        def where(a, b, out, w):
+            return uf(a, b, out=out, where=w)
+
+        def three(a1, a2, b1, b2, s1, s2):
+            return uf(a1, a2), uf(b1, b2), uf(s1, s2)
+    return {"call": call, "out": out, "where": where, "three": three}[form]
 
 
 def inputs(name, dtype, rng, shape):
@@ -155,7 +171,8 @@ def test_symbols_are_registered_all_or_none(monkeypatch):
 def test_every_symbol_has_an_address():
     symbols = _numba_ext._symbols(relu_ufunc)
     formulas = _numba_ext.formulas()
-    assert len(symbols) == 3 * len(formulas)
+    assert len(symbols) == 3 * len(formulas) + 1       # and the driver
+    assert symbols[_numba_calls.DRIVE_SYMBOL] == _numba_impls._DRIVER[0].address
     assert all(symbols.values())
     # the loops are the ufunc's own
     for name, nin, suffix, char in formulas:
@@ -296,7 +313,7 @@ def test_one_loop_call_for_any_single_run():
     """The driver gives an operand to one loop call when its elements are
     one evenly strided run in C or Fortran order (or one value, broadcast),
     and cuts it into runs otherwise."""
-    run = _numba_ext._run
+    run = _numba_impls.run_of
     a = np.empty((4, 5, 6))
     assert run(a.shape, a.strides, False) == (True, 8)
     f = np.asfortranarray(a)
@@ -316,9 +333,31 @@ def test_large_new_output_is_madvised_as_numpy_does_and_right():
     exactly(jitted("relu", "call")(x), ru.relu(x))
     exactly(jitted("leaky_relu", "call")(x, 0.5), ru.leaky_relu(x, 0.5))
     impl = _numba_ext._resolve("relu", (numba.typeof(x),), None, True)
-    assert ("_hugepage(" in impl.__relu_ufunc_source__) == _numba_ext._numpy_uses_hugepages()
+    assert impl.kind == "contiguous"
+    assert impl.facts["hugepage"] == _numba_ext._numpy_uses_hugepages()
     if sys.platform.startswith("linux") and np.__version__ >= "2":
         assert _numba_ext._numpy_uses_hugepages() == np._core.multiarray._get_madvise_hugepage()
+
+
+def test_each_call_form_gets_its_prewritten_implementation():
+    """_numba_impls: which implementation typing picks (and so which path
+    the call runs), with no source generated."""
+    def kind(name, *args, out=None, where=True):
+        ins = tuple(numba.typeof(a) for a in args)
+        typed_out = None if out is None else numba.typeof(out)
+        typed_where = where if where is True else numba.typeof(where)
+        return _numba_ext._resolve(name, ins, typed_out, typed_where).kind
+    x, y = np.ones((3, 4)), np.empty((3, 4))
+    assert kind("relu", 1.5) == kind("relu", np.array(1.5)) == "scalars"
+    assert kind("relu", x) == kind("leaky_relu", x, 0.1) == kind("relu", x.T) == "contiguous"
+    assert kind("relu", x, out=y) == kind("relu", x[::2], out=y[::2]) == "strided"
+    assert kind("relu_backward", x, x[0]) == kind("relu", x[:, ::2]) == "strided"
+    assert kind("relu", x, out=y.astype(np.float32)) == "elementwise"
+    assert kind("relu", x.astype(np.float32), out=y) == "elementwise"
+    assert kind("relu", x, out=y, where=x > 0) == "elementwise"
+    assert kind("relu", x, out=y[0]) == "too_few_dims"
+    assert not hasattr(_numba_ext, "_make_impl") and "exec(" not in open(
+        _numba_ext.__file__).read() + open(_numba_impls.__file__).read()
 
 
 def test_broadcast_mismatch_raises_valueerror():
@@ -480,6 +519,31 @@ def test_overlapping_out_reads_inputs_as_they_were():
     ru.relu(expected[:-1], out=expected[1:])
     _shifted_unary(got)
     exactly(got, expected)
+
+
+@njit
+def _reversed_into_itself(x, m):
+    ru.relu(x[::-1], out=x)
+    ru.relu_backward(m.T, m, out=m)
+
+
+def test_strided_overlap_reads_inputs_as_they_were():
+    """The driver's copy of an input that overlaps out= unevenly (reversed,
+    transposed): the loop and the element-by-element path."""
+    rng = np.random.default_rng(12)
+    x, m = rng.standard_normal(41), rng.standard_normal((7, 7))
+    ex, em = x.copy(), m.copy()
+    ru.relu(ex[::-1], out=ex)
+    ru.relu_backward(em.T, em, out=em)
+    _reversed_into_itself(x, m)
+    exactly(x, ex)
+    exactly(m, em)
+    w = np.zeros(24, np.uint8)[1:17].view(np.float64)       # unaligned: element by element
+    w[:] = rng.standard_normal(2)
+    expected = w.copy()
+    ru.relu(expected[::-1].copy(), out=expected)
+    jitted("relu", "out")(w[::-1], w)
+    exactly(w, expected)
 
 
 def test_out_of_another_dtype_is_cast_as_numpy_casts():
