@@ -51,6 +51,7 @@ RESULTS = HERE / ".nox" / "matrix"
 # results join this table (CHROOT_CELLS).
 MATRIX = [("3.11", "oldest", "gcc"), ("3.12", "newest", "gcc"), ("3.13", "newest", "clang")]
 CHROOT_CELLS = [("3.14", "x86-64"), ("3.15", "x86-64"), ("3.13", "arm64")]
+CUDA_HOST_CELL = "3.12"         # the session that installs CuPy (no GPU) for the host tests
 
 nox.options.sessions = ["sdist", "tests", "matrix"]
 nox.options.error_on_missing_interpreters = True     # a missing Python fails, never skips
@@ -190,6 +191,12 @@ def tests(session, numpy, compiler):
         numba_version = None
         session.warn(f"NUMBA DOES NOT INSTALL ({numba}) with NumPy {numpy_version} on Python "
                      f"{session.python}: the Numba backend is NOT tested in this session")
+
+    if session.python == CUDA_HOST_CELL:
+        # CuPy and NVRTC, with no GPU: the host side of relu_ufunc.cuda (the
+        # fast path on real cupy.ndarray objects, every kernel compiled by
+        # NVRTC and run on the CPU) is tested here, and only the GPU skips.
+        session.install("-c", str(pin), "cupy-cuda12x", "nvidia-cuda-nvrtc-cu12")
 
     cc = _failing_compiler(tmp)
     session.install("-c", str(pin), str(wheel), env={"CC": cc, "CXX": cc})

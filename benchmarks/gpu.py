@@ -56,7 +56,8 @@ def host_impls(cp, rc, torch, op, x, dy, y):
     f = getattr(rc, op)
     f32 = np.dtype(np.float32)
     raw = rc._raw_kernel(op, f32, "a" * nin)
-    grid, block = rc._cuda_plan.launch_grid(x.size, f32), (rc._cuda_plan.BLOCK,)
+    kernels = rc._cuda_kernels
+    grid, block = kernels.grid(x.size, kernels.per_block(f32)), (kernels.BLOCK,)
     element = rc._kernel(op, f32, False)
     impls = [
         (f"rc.{op}({shown}, out=y)", "ours-out", lambda: f(*args, out=y)),
@@ -227,13 +228,14 @@ def fused_table(rows, markdown=False):
 
 def implementations(cp, rc, torch, op, x, dy, y):
     f32 = cp.float32
-    storage = rc._cuda_plan.storage_dtype(x.dtype)
+    storage = rc._cuda_kernels.storage_dtype(x.dtype)
     xs, dys, ys = (a.view(storage) for a in (x, dy, y))
     alpha = np.asarray(ALPHA, x.dtype).view(storage)[()]
     kernel_args = {"relu_backward": (dys, xs), "leaky_relu": (xs, alpha)}.get(op, (xs,))
     form = "".join("s" if a is alpha else "a" for a in kernel_args)
     kernel = rc._raw_kernel(op, x.dtype, form)
-    grid, block = rc._cuda_plan.launch_grid(x.size, x.dtype), (rc._cuda_plan.BLOCK,)
+    kernels = rc._cuda_kernels
+    grid, block = kernels.grid(x.size, kernels.per_block(x.dtype)), (kernels.BLOCK,)
     alone = ("RawKernel launch alone", "kernel",
              lambda: kernel(grid, block, (*kernel_args, ys, x.size)))
     copy = ("copy (cudaMemcpy D2D)", "limit",

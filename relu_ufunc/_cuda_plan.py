@@ -1,160 +1,36 @@
 """What relu_ufunc.cuda runs, decided without CuPy or a GPU.
 
-Dtype resolution (NumPy's rules, for the loops the GPU has), the CUDA source
-of each kernel, the fast path's decision (which calls go straight to a
-cupy.RawKernel launch) and the checks on PyTorch tensors.  The kernels call
-the formulas of cuda/relu_ufunc.h, the header the Cython loops include;
-nothing here restates a formula.  Nothing here imports CuPy or PyTorch: the
-array types, kernels and modules come in as arguments, so that tests can
-check every decision, and NVRTC or nvcc can compile every kernel, on a
-machine with no GPU.
+The loop dtype (the CPU ufunc's own resolution, as inside ``@njit`` code),
+the fast path's decision (which calls go straight to one launch of a
+contiguous kernel), and the checks on PyTorch tensors.  The kernels' sources
+are in _cuda_kernels.  Nothing here imports CuPy or PyTorch: the array
+types, kernels and modules come in as arguments, so that tests can check
+every decision on a machine with no GPU.
 """
 import numpy as np
 
-from relu_ufunc._spec import (ARG_NAMES, FORMULA_C_TYPES, FUNCTIONS, UFUNCS, formula_suffix,
-                              formula_suffixes)
-
-# No longdouble on the GPU.
-GPU_CHARS = {name: "".join(c for c in chars if c != "g") for name, (_, chars) in UFUNCS.items()}
-
-
-def suffix(char):
-    return formula_suffix(char, np.dtype(char).itemsize)
-
-
-def storage_dtype(dtype):
-    """The dtype the kernel sees: float16 as uint16 bits (a zero-copy view)."""
-    return np.dtype(np.uint16) if dtype == np.float16 else np.dtype(dtype)
+import relu_ufunc
+from relu_ufunc._cuda_kernels import BLOCK, GPU_CHARS, gpu_dtypes, grid, per_block
+from relu_ufunc._resolution import loop_dtype
+from relu_ufunc._spec import UFUNCS
 
 
 def resolve(name, dtypes, dtype=None):
-    """The loop dtype for inputs of `dtypes`, as NumPy's type resolver picks it:
-    the first loop every input casts to safely (NEP 50 for Python scalars,
-    which the caller passes as the Python type)."""
-    chars = GPU_CHARS[name]
-    if all(d is int or d is float for d in dtypes):      # no array: NumPy's defaults
-        dtypes = [np.dtype(d) for d in dtypes]
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype.char in chars:
-            return dtype
-    else:
-        for c in chars:
-            if all(_can_cast(d, np.dtype(c)) for d in dtypes):
-                return np.dtype(c)
-    shown = ", ".join(repr(d) for d in dtypes)
-    raise TypeError(f"ufunc '{name}' not supported for the input types ({shown}) on the GPU, "
-                    f"and the inputs could not be safely coerced to any supported types "
-                    f"according to the casting rule ''safe''")
+    """The loop dtype of a call on inputs of `dtypes` (for a Python scalar,
+    its type), with ``dtype=``: NumPy's choice (`loop_dtype`), where the GPU
+    has that loop (not longdouble)."""
+    loop = loop_dtype(getattr(relu_ufunc, name), dtypes, dtype)
+    if loop.char not in GPU_CHARS[name]:
+        shown = ", ".join(repr(d) for d in dtypes)
+        raise TypeError(f"ufunc '{name}' not supported for the input types ({shown}) on the "
+                        f"GPU: NumPy's loop for them is {loop}, which the GPU does not have")
+    return loop
 
 
-def _can_cast(src, dst):
-    # A Python scalar is weak (NEP 50).  Test identity: np.dtype("int64") == int.
-    if src is int or src is float:
-        return dst.kind == "f" or (src is int and dst.kind in "iu")
-    return np.can_cast(src, dst, "safe")
-
-
-def kernel_spec(name, dtype, masked):
-    """(in_params, out_params, operation, kernel name) for cupy.ElementwiseKernel,
-    for the loop dtype `dtype` (float16 is passed as its uint16 bits)."""
-    dtype = np.dtype(dtype)
-    sfx = suffix(dtype.char)
-    ctype = storage_dtype(dtype).name          # CuPy's spelling of the C type
-    ins = ARG_NAMES[name]
-    in_params = ", ".join(f"{ctype} {a}" for a in ins) + (", bool m" if masked else "")
-    call = f"y = {name}_{sfx}({', '.join(ins)})"
-    operation = f"if (m) {call}" if masked else call
-    kname = f"relu_ufunc_{name}_{sfx}" + ("_where" if masked else "")
-    return in_params, f"{ctype} y", operation, kname
-
-
-# ---- the contiguous kernels (cupy.RawKernel) -------------------------------
-# One element per thread moves 2-4 bytes per load, too few bytes in flight to
-# fill an H100's memory pipe: float32 relu ran at 56% of a device copy, and
-# float16 at 29%.  Contiguous arrays therefore go through raw kernels whose
-# threads each move one 16-byte vector of every array (16 // itemsize
-# elements), when every pointer is 16-byte aligned (the kernel checks, on the
-# device); the tail, and unaligned arrays, go element by element.  They are
-# plain CUDA launched by cupy.RawKernel with a grid computed from n alone, so
-# a call pays none of ElementwiseKernel's per-call work (type resolution,
-# broadcasting, argument info, kernel memo): that is the fast path.  This is
-# plumbing: the formulas are still the header's.
-VECTOR_BYTES = 16
-BLOCK = 128                  # threads per block, as ElementwiseKernel's default
-VECTOR_PREAMBLE = ("\ntemplate <typename T, int W>\n"
-                   "struct __align__(16) relu_vec { T v[W]; };\n")
-# Input forms: "a" an array, "s" a scalar passed by value (alpha = 0.01, say).
-FORMS = {1: ("a",), 2: ("aa", "as", "sa")}
-
-
-def vector_width(dtype):
-    return VECTOR_BYTES // np.dtype(dtype).itemsize
-
-
-def gpu_dtypes(name):
-    """The distinct dtypes of `name`'s GPU loops, in NumPy's order."""
-    return list(dict.fromkeys(np.dtype(c) for c in GPU_CHARS[name]))
-
-
-def raw_kernel_name(name, dtype, form):
-    return f"relu_ufunc_{name}_{suffix(np.dtype(dtype).char)}_{form}"
-
-
-def raw_kernel_source(name, dtype, form):
-    """One extern "C" kernel: y[j] = name(inputs[j]) for j < n, over
-    contiguous arrays (inputs flagged "s" in `form` by value), 16-byte
-    vectors where every pointer is aligned.  Launch with any grid of
-    BLOCK-thread blocks: the loops stride by the grid."""
-    dtype = np.dtype(dtype)
-    sfx, w = suffix(dtype.char), vector_width(dtype)
-    ctype = FORMULA_C_TYPES[sfx]
-    ins = ARG_NAMES[name]
-    arrays = [a for a, f in zip(ins, form) if f == "a"]
-    params = ", ".join(f"const {ctype} *{a}" if f == "a" else f"{ctype} {a}"
-                       for a, f in zip(ins, form))
-    aligned = " | ".join(f"(unsigned long long){a}" for a in arrays + ["y"])
-    loads = " ".join(f"const V {a}_v = reinterpret_cast<const V *>({a})[i];" for a in arrays)
-    vec_args = ", ".join(f"{a}_v.v[k]" if f == "a" else a for a, f in zip(ins, form))
-    elt_args = ", ".join(f"{a}[j]" if f == "a" else a for a, f in zip(ins, form))
-    return (
-        f'extern "C" __global__ void {raw_kernel_name(name, dtype, form)}'
-        f"({params}, {ctype} *y, long long n)\n"
-        f"{{\n"
-        f"    typedef relu_vec<{ctype}, {w}> V;\n"
-        f"    const long long start = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n"
-        f"    const long long step = (long long)gridDim.x * blockDim.x;\n"
-        f"    long long j0 = 0;\n"
-        f"    if ((({aligned}) & {VECTOR_BYTES - 1}ULL) == 0) {{\n"
-        f"        const long long nv = n / {w};\n"
-        f"        for (long long i = start; i < nv; i += step) {{\n"
-        f"            {loads}\n"
-        f"            V y_v;\n"
-        f"#pragma unroll\n"
-        f"            for (int k = 0; k < {w}; ++k) y_v.v[k] = {name}_{sfx}({vec_args});\n"
-        f"            reinterpret_cast<V *>(y)[i] = y_v;\n"
-        f"        }}\n"
-        f"        j0 = nv * {w};\n"
-        f"    }}\n"
-        f"    for (long long j = j0 + start; j < n; j += step) y[j] = {name}_{sfx}({elt_args});\n"
-        f"}}\n")
-
-
-def raw_module_source(dtype, header):
-    """The CUDA source of one module: the header's text (`header`), then the
-    raw kernel of every function that has a loop for `dtype`, in every form.
-    One module per dtype: CuPy compiles it once, for all of them."""
-    dtype = np.dtype(dtype)
-    kernels = [raw_kernel_source(name, dtype, form)
-               for name, (nin, _) in UFUNCS.items() if dtype in gpu_dtypes(name)
-               for form in FORMS[nin]]
-    return "\n".join([header, VECTOR_PREAMBLE] + kernels)
-
-
-def launch_grid(n, dtype):
-    """Blocks for n elements: one thread per 16-byte vector (at least one)."""
-    per_block = BLOCK * vector_width(dtype)
-    return ((n + per_block - 1) // per_block,)
+def partial_overlap(p, q, nbytes):
+    """Whether two contiguous runs of nbytes, at addresses p and q, overlap
+    other than exactly (exactly: in place, which the kernels allow)."""
+    return p != q and -nbytes < p - q < nbytes
 
 
 # ---- the fast path ----------------------------------------------------------
@@ -164,7 +40,8 @@ def launch_grid(n, dtype):
 # C-contiguous and either is an input or overlaps none: NumPy's resolution
 # then picks that dtype's own loop, broadcasting and casting do nothing, and
 # no input needs a copy, so the call is one launch.  Everything else returns
-# None and takes the general path, with the same result.
+# None and takes the general path, with the same result.  One decision for
+# every array library: an adapter reads what it needs of an array.
 
 def fast_dtypes(name, scalar=False):
     """The dtypes the fast path takes for `name`: those whose own loop NumPy
@@ -181,100 +58,77 @@ def fast_entry(kernel, dtype):
     """What the fast path needs of one (function, dtype): the kernel, the
     elements per block, the itemsize and the scalar type (for alpha)."""
     dtype = np.dtype(dtype)
-    return kernel, BLOCK * vector_width(dtype), dtype.itemsize, dtype.type
+    return kernel, per_block(dtype), dtype.itemsize, dtype.type
+
+
+def make_fast(nin, view, arrays, scalars, empty):
+    """The fast path of one function: fast(inputs, out) launches its kernel
+    once and returns the result, or returns None where the general path must
+    run.
+
+    `view(a)` is the adapter: (data pointer, dtype, shape, size, device) of a
+    C-contiguous array of the library, else None.  `arrays` maps a dtype to
+    the fast_entry of the all-array kernel, `scalars` to that of the kernel
+    whose second input is a scalar; `empty(x, shape, dtype)` makes a result
+    like input x.  Arrays go to the kernel as their data pointers."""
+    block = (BLOCK,)
+
+    def fast(inputs, out):
+        facts = view(inputs[0])
+        if facts is None:
+            return None
+        p, dt, shape, n, device = facts
+        entry = arrays.get(dt)
+        args = [p]
+        if nin == 2:
+            b = inputs[1]
+            if type(b) is float:
+                entry = scalars.get(dt)
+                if entry is None:
+                    return None
+                args.append(entry[3](b))
+            else:
+                facts = view(b)
+                if facts is None or facts[1] is not dt or facts[2] != shape or facts[4] != device:
+                    return None
+                args.append(facts[0])
+        if entry is None:
+            return None
+        kernel, elements, itemsize, _ = entry
+        if out is None:
+            y = empty(inputs[0], shape, dt)
+            py = view(y)[0]
+        else:
+            facts = view(out)
+            if facts is None or facts[1] is not dt or facts[2] != shape or facts[4] != device:
+                return None
+            y, py, nbytes = out, facts[0], n * itemsize
+            if any(type(q) is int and partial_overlap(py, q, nbytes) for q in args):
+                return None
+        if n:
+            kernel(grid(n, elements), block, (*args, py, n))
+        return y
+    return fast
+
+
+def cupy_view(ndarray, get_device):
+    """The adapter for CuPy arrays: only exact cupy.ndarray objects that are
+    C-contiguous and on the current device.  It reads only attributes that
+    CuPy keeps on the array (no views, no flags objects)."""
+    def view(a):
+        if type(a) is not ndarray or not a._c_contiguous:
+            return None
+        memory = a.data
+        if memory.device_id != get_device():
+            return None
+        return memory.ptr, a.dtype, a.shape, a.size, None
+    return view
 
 
 def make_cupy_fast(nin, ndarray, arrays, scalars, get_device, empty):
-    """The fast path of one function for CuPy arrays: fast(*inputs, out)
-    returns the result, or None where the general path must run.
-
-    `ndarray` is cupy.ndarray; `arrays` maps a dtype to the fast_entry of the
-    all-array kernel, `scalars` to that of the kernel whose second input is a
-    scalar; `get_device()` is the current device, `empty(shape, dtype)` a new
-    array.  The decision reads only attributes that CuPy keeps on the array
-    (no views, no flags objects), then launches the kernel with a grid
-    computed from n."""
-    block = (BLOCK,)
-
-    if nin == 1:
-        def fast(x, out):
-            if type(x) is not ndarray or not x._c_contiguous:
-                return None
-            entry = arrays.get(x.dtype)
-            if entry is None:
-                return None
-            kernel, per_block, itemsize, _ = entry
-            dev = get_device()
-            xd = x.data
-            if xd.device_id != dev:
-                return None
-            n = x.size
-            if out is None:
-                y = empty(x.shape, x.dtype)
-            elif (type(out) is ndarray and out.dtype is x.dtype and out._c_contiguous
-                  and out.shape == x.shape):
-                yd = out.data
-                if yd.device_id != dev:
-                    return None
-                d, nbytes = yd.ptr - xd.ptr, n * itemsize
-                if d and -nbytes < d < nbytes:         # partial overlap
-                    return None
-                y = out
-            else:
-                return None
-            if n:
-                kernel(((n + per_block - 1) // per_block,), block, (x, y, n))
-            return y
-        return fast
-
-    def fast(a, b, out):
-        if type(a) is not ndarray or not a._c_contiguous:
-            return None
-        dt = a.dtype
-        if type(b) is ndarray:
-            if b.dtype is not dt or not b._c_contiguous or b.shape != a.shape:
-                return None
-            entry = arrays.get(dt)
-        elif type(b) is float:
-            entry = scalars.get(dt)
-        else:
-            return None
-        if entry is None:
-            return None
-        kernel, per_block, itemsize, scalar_type = entry
-        dev = get_device()
-        ad = a.data
-        if ad.device_id != dev:
-            return None
-        if type(b) is ndarray:
-            bd = b.data
-            if bd.device_id != dev:
-                return None
-        else:
-            bd, b = None, scalar_type(b)
-        n = a.size
-        if out is None:
-            y = empty(a.shape, dt)
-        elif (type(out) is ndarray and out.dtype is dt and out._c_contiguous
-              and out.shape == a.shape):
-            yd = out.data
-            if yd.device_id != dev:
-                return None
-            nbytes = n * itemsize
-            d = yd.ptr - ad.ptr
-            if d and -nbytes < d < nbytes:
-                return None
-            if bd is not None:
-                d = yd.ptr - bd.ptr
-                if d and -nbytes < d < nbytes:
-                    return None
-            y = out
-        else:
-            return None
-        if n:
-            kernel(((n + per_block - 1) // per_block,), block, (a, b, y, n))
-        return y
-    return fast
+    """The fast path for CuPy arrays; `empty(shape, dtype)` is cupy.empty."""
+    return make_fast(nin, cupy_view(ndarray, get_device), arrays, scalars,
+                     lambda x, shape, dtype: empty(shape, dtype))
 
 
 # ---- PyTorch tensors ----------------------------------------------------------
@@ -328,70 +182,22 @@ def torch_dtypes(torch, dtypes):
     return {getattr(torch, d.name): d for d in dtypes if hasattr(torch, d.name)}
 
 
-def make_torch_fast(nin, torch, arrays, scalars):
-    """The fast path for torch tensors: fast(inputs, out) returns the result
-    (a new tensor from torch's allocator, or out), or None for the general
-    path.  `arrays` and `scalars` map a torch dtype to a fast_entry.  The
-    caller has checked the devices and grads, and runs it with torch's
-    current stream as CuPy's current stream; tensors go to the kernel as
-    their data pointers."""
-    block = (BLOCK,)
+def torch_view(torch):
+    """The adapter for torch tensors: contiguous ones.  The caller has
+    checked their devices (`torch_device`) and grads."""
     tensor = torch.Tensor
 
-    def fast(inputs, out):
-        x = inputs[0]
-        if not isinstance(x, tensor) or not x.is_contiguous():
+    def view(a):
+        if not isinstance(a, tensor) or not a.is_contiguous():
             return None
-        dt, shape = x.dtype, x.shape
-        entry = arrays.get(dt)
-        args = [x.data_ptr()]
-        if nin == 2:
-            b = inputs[1]
-            if isinstance(b, tensor):
-                if b.dtype is not dt or not b.is_contiguous() or b.shape != shape:
-                    return None
-                args.append(b.data_ptr())
-            elif type(b) is float:
-                entry = scalars.get(dt)
-                if entry is None:
-                    return None
-                args.append(entry[3](b))
-            else:
-                return None
-        if entry is None:
-            return None
-        kernel, per_block, itemsize, _ = entry
-        n = x.numel()
-        if out is None:
-            y = torch.empty_like(x, memory_format=torch.contiguous_format)
-        elif (isinstance(out, tensor) and out.dtype is dt and out.is_contiguous()
-              and out.shape == shape):
-            y, nbytes, p = out, n * itemsize, out.data_ptr()
-            for a, q in zip(inputs, args):
-                if isinstance(a, tensor) and q != p and -nbytes < p - q < nbytes:
-                    return None
-        else:
-            return None
-        if n:
-            kernel(((n + per_block - 1) // per_block,), block, (*args, y.data_ptr(), n))
-        return y
-    return fast
+        return a.data_ptr(), a.dtype, a.shape, a.numel(), None
+    return view
 
 
-# ---- the header's public functions ------------------------------------------
-# Stable: user kernels may call these (docs/gpu.md, "Fused kernels").  Each takes
-# and returns the C type of its suffix (FORMULA_C_TYPES: f16 is the IEEE
-# binary16 bits in an unsigned short); "ld" exists in host code only.
-PUBLIC_FUNCTIONS = dict(ARG_NAMES)
-# Every formula the table has, by suffix; the header defines `l`'s and `q`'s
-# width once (i64 on LP64), so each suffix is listed once.
-PUBLIC_SUFFIXES = {f.name: formula_suffixes(f, lambda c: np.dtype(c).itemsize)
-                   for f in FUNCTIONS}
-
-
-def public_header_functions(device=False):
-    """[(C name, argument names, C type)] of the header's public API; with
-    device=True, those a CUDA kernel can call (no long double)."""
-    return [(f"{name}_{sfx}", args, FORMULA_C_TYPES[sfx])
-            for name, args in PUBLIC_FUNCTIONS.items()
-            for sfx in PUBLIC_SUFFIXES[name] if not (device and sfx == "ld")]
+def make_torch_fast(nin, torch, arrays, scalars):
+    """The fast path for torch tensors (`arrays` and `scalars` by torch
+    dtype): the result is a new tensor from torch's allocator, or out.  The
+    caller runs it with torch's current stream as CuPy's current stream."""
+    contiguous = torch.contiguous_format
+    return make_fast(nin, torch_view(torch), arrays, scalars,
+                     lambda x, shape, dtype: torch.empty_like(x, memory_format=contiguous))

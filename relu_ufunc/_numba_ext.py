@@ -52,6 +52,7 @@ from numba.core.typing.templates import infer, infer_global, make_overload_templ
 from numba.np import numpy_support
 
 from relu_ufunc import _numba_impls
+from relu_ufunc import _resolution as resolution
 from relu_ufunc._numba_calls import data_symbol, loop_symbol, scalar_symbol
 from relu_ufunc._spec import UFUNCS, formula_suffix, scalar_formulas
 
@@ -244,8 +245,8 @@ def _absent(t):
 
 
 def _python_scalar(dt):
-    """NumPy's spelling of a number input for resolve_dtypes: int64 and
-    float64 numbers count as Python scalars (see the module's docstring)."""
+    """A number input as _resolution.loop_dtype takes it: int64 and float64
+    numbers count as Python scalars (see the module's docstring)."""
     if dt == np.int64:
         return int
     if dt == np.float64:
@@ -271,7 +272,7 @@ def _resolve(name, ins, out, where):
             raise errors.TypingError(f"{label} inside @njit: inputs must be arrays or numbers, "
                                      f"not {t}")
     try:
-        loop_dtype = uf.resolve_dtypes((*dtypes, None))[-1]
+        loop_dtype = resolution.loop_dtype(uf, dtypes)
     except TypeError as e:              # NumPy's own: no loop for these types
         raise errors.TypingError(f"{label} inside @njit: {e}") from None
     if loop_dtype == np.float16:

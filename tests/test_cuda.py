@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import relu_ufunc as ru
-from relu_ufunc import _cuda_plan, _reference
+from relu_ufunc import _cuda_kernels, _cuda_plan, _reference
 from conftest import random_values
 
 NO_CUPY = "import sys; sys.modules['cupy'] = None\n"
@@ -48,7 +48,7 @@ def test_gpu_dtype_resolution_follows_numpy():
     assert r("leaky_relu", [np.dtype("e"), float]) == np.float16
     assert r("leaky_relu", [float, float]) == np.float64
     assert r("relu", [np.dtype("i1")], dtype=np.float32) == np.float32
-    for name in _cuda_plan.GPU_CHARS:
+    for name in _cuda_kernels.GPU_CHARS:
         for t in getattr(ru, name).types:
             if "g" not in t:
                 dts = [np.dtype(t[0])] * (len(t) - 3)
@@ -59,9 +59,9 @@ def test_gpu_dtype_resolution_follows_numpy():
 
 
 def test_gpu_kernels_call_the_header_formulas():
-    assert _cuda_plan.kernel_spec("relu", np.float16, False) == (
+    assert _cuda_kernels.kernel_spec("relu", np.float16, False) == (
         "uint16 x", "uint16 y", "y = relu_f16(x)", "relu_ufunc_relu_f16")
-    assert _cuda_plan.kernel_spec("relu_backward", np.float32, True) == (
+    assert _cuda_kernels.kernel_spec("relu_backward", np.float32, True) == (
         "float32 dy, float32 x, bool m", "float32 y", "if (m) y = relu_backward_f32(dy, x)",
         "relu_ufunc_relu_backward_f32_where")
 
@@ -70,7 +70,7 @@ def test_kernels_construct_with_cupy_without_a_device():
     """CuPy parses every planned kernel's parameters (no device needed)."""
     pytest.importorskip("cupy")
     import relu_ufunc.cuda as rc
-    for name, chars in _cuda_plan.GPU_CHARS.items():
+    for name, chars in _cuda_kernels.GPU_CHARS.items():
         for c in chars:
             for masked in (False, True):
                 k = rc._kernel(name, np.dtype(c), masked)
@@ -108,7 +108,7 @@ def _args(name, rng, char, n):
     return [other, x] if name == "relu_backward" else [x, other]
 
 
-@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+@pytest.mark.parametrize("name", list(_cuda_kernels.GPU_CHARS))
 def test_gpu_bit_identical_to_cpu(name):
     cp, rc = _gpu()
     rng = np.random.default_rng(3)
@@ -124,7 +124,7 @@ def test_gpu_bit_identical_to_cpu(name):
         assert _reference.same_bits(cp.asnumpy(strided), expected), (name, char)
 
 
-@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+@pytest.mark.parametrize("name", list(_cuda_kernels.GPU_CHARS))
 def test_gpu_whole_value_table(name):
     """Every special value (and, for two inputs, every pair of them), each
     dtype, bit for bit against the CPU ufunc: -0.0, NaN, +-inf, tiny, huge."""
@@ -142,7 +142,7 @@ def test_gpu_whole_value_table(name):
         assert _reference.same_bits(got, expected), (name, char, got, expected)
 
 
-@pytest.mark.parametrize("name", list(_cuda_plan.GPU_CHARS))
+@pytest.mark.parametrize("name", list(_cuda_kernels.GPU_CHARS))
 def test_gpu_vector_and_element_kernels_agree(name):
     """Contiguous 16-byte aligned arrays go through the vector kernel (with a
     tail done element by element), the rest through the element kernel: every
@@ -153,7 +153,7 @@ def test_gpu_vector_and_element_kernels_agree(name):
     for char in _chars(name):
         host = _args(name, rng, char, 300)
         dev = [cp.asarray(a) for a in host]
-        width = _cuda_plan.vector_width(char)
+        width = _cuda_kernels.vector_width(char)
         for n in sorted({1, width - 1, width, width + 1, 2 * width + 3, 257}):
             for start in (0, 1, width):
                 h = [a[start:start + n] for a in host]
@@ -311,7 +311,7 @@ def test_gpu_torch_tensors_every_function_and_path():
     and torch and CuPy arrays mixed."""
     cp, rc, torch = _torch()
     rng = np.random.default_rng(17)
-    for name in _cuda_plan.GPU_CHARS:
+    for name in _cuda_kernels.GPU_CHARS:
         for char in _chars(name):
             if char in "HILQ":           # torch's uint16/32/64 lack most kernels
                 continue
@@ -394,7 +394,7 @@ def test_gpu_fast_path_takes_the_common_calls(monkeypatch):
     def general(*args):
         raise AssertionError(f"general path for {args[0]}")
     rng = np.random.default_rng(11)
-    for name in _cuda_plan.GPU_CHARS:
+    for name in _cuda_kernels.GPU_CHARS:
         for char in _chars(name):
             host = _args(name, rng, char, 1003)
             for start in (0, 1):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import relu_ufunc
-from relu_ufunc import _cuda_plan, _reference
-from relu_ufunc._spec import FORMULA_C_TYPES
+from relu_ufunc import _cuda_kernels, _reference
+from relu_ufunc._spec import ARG_NAMES, FORMULA_C_TYPES, UFUNCS
 from conftest import source_file
 
 HEADER_DIR = relu_ufunc.get_include()
@@ -93,13 +93,13 @@ def test_header_as_host_code_gives_the_value_table(tmp_path, suffix, lang):
 
 NVCC = shutil.which("nvcc")
 # CuPy's parameter dtype names -> C types, as its ElementwiseKernel declares them.
-C_TYPES = {np.dtype(c).name: FORMULA_C_TYPES[_cuda_plan.suffix(c)]
+C_TYPES = {np.dtype(c).name: FORMULA_C_TYPES[_cuda_kernels.suffix(c)]
            for c in "bBhHiIqQfd"} | {"bool": "bool"}
 
 
 def cuda_kernel(name, dtype, masked):
     """A kernel shaped as CuPy's ElementwiseKernel wraps the same operation."""
-    in_params, out_params, operation, kname = _cuda_plan.kernel_spec(name, dtype, masked)
+    in_params, out_params, operation, kname = _cuda_kernels.kernel_spec(name, dtype, masked)
     params = [p.split() for p in in_params.split(", ")] + [out_params.split()]
     args = ", ".join(f"{'' if i == len(params) - 1 else 'const '}{C_TYPES[t]} *{n}_"
                      for i, (t, n) in enumerate(params))
@@ -116,14 +116,14 @@ def test_kernels_compile_with_nvcc(tmp_path):
     """Every element kernel (in a wrapper shaped as CuPy's), and every raw
     kernel module as relu_ufunc.cuda hands it to cupy.RawKernel."""
     src = ['#include "relu_ufunc.h"']
-    for name, chars in _cuda_plan.GPU_CHARS.items():
+    for name, chars in _cuda_kernels.GPU_CHARS.items():
         for c in dict.fromkeys(np.dtype(c).name for c in chars):   # one per dtype
             for masked in (False, True):
                 src.append(cuda_kernel(name, np.dtype(c), masked))
     sources = {"elements": "\n".join(src)}
     header = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
-    for d in dict.fromkeys(d for name in _cuda_plan.UFUNCS for d in _cuda_plan.gpu_dtypes(name)):
-        sources[d.name] = _cuda_plan.raw_module_source(d, header)
+    for d in dict.fromkeys(d for name in UFUNCS for d in _cuda_kernels.gpu_dtypes(name)):
+        sources[d.name] = _cuda_kernels.raw_module_source(d, header)
     for label, text in sources.items():
         path = tmp_path / f"{label}.cu"
         path.write_text(text)
@@ -150,16 +150,16 @@ def documented_api(text, prefix):
 def test_header_documents_exactly_the_public_functions():
     text = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
     api = documented_api(text.split("PUBLIC API")[1].split("*/")[0], r"^ \*\s+")
-    assert api == {name: (args, _cuda_plan.PUBLIC_SUFFIXES[name])
-                   for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items()}
+    assert api == {name: (args, _cuda_kernels.PUBLIC_SUFFIXES[name])
+                   for name, args in ARG_NAMES.items()}
 
 
 def test_gpu_docs_list_the_public_functions():
     readme = source_file("docs/gpu.md").read_text()
-    for name, args in _cuda_plan.PUBLIC_FUNCTIONS.items():
+    for name, args in ARG_NAMES.items():
         sig = f"{name}_S({', '.join('T ' + a for a in args)})"
         assert sig in readme, sig
-        assert " ".join(_cuda_plan.PUBLIC_SUFFIXES[name]) in readme, name
+        assert " ".join(_cuda_kernels.PUBLIC_SUFFIXES[name]) in readme, name
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")
@@ -168,7 +168,7 @@ def test_public_functions_have_the_documented_signatures(tmp_path, lang):
     """Each public function assigned to a pointer of its documented type: a
     missing function or another signature fails the -Werror compile."""
     lines = ['#include "relu_ufunc.h"', "int main(void) {", "int ok = 1;"]
-    for k, (cname, args, ctype) in enumerate(_cuda_plan.public_header_functions()):
+    for k, (cname, args, ctype) in enumerate(_cuda_kernels.public_header_functions()):
         params = ", ".join([ctype] * len(args))
         lines.append(f"{ctype} (*f{k})({params}) = {cname}; ok &= f{k} != 0;")
     lines += ["return ok ? 0 : 1; }"]

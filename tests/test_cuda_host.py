@@ -13,7 +13,7 @@ import types
 import numpy as np
 import pytest
 
-from relu_ufunc import _cuda_plan, _reference
+from relu_ufunc import _cuda_kernels, _cuda_plan, _reference
 from relu_ufunc._spec import UFUNCS
 
 F4, F2, F8, I1 = (np.dtype(c) for c in ("float32", "float16", "float64", "int8"))
@@ -47,6 +47,11 @@ class FakeArray:
 
 class FakeSubclass(FakeArray):
     pass
+
+
+def ptr(a):
+    """The device pointer the kernel gets for an array."""
+    return a.data.ptr
 
 
 class FakeKind:
@@ -113,7 +118,8 @@ def make(kind, name, device=0):
         return y
     fast = _cuda_plan.make_cupy_fast(UFUNCS[name][0], kind.ndarray, arrays, scalars,
                                      lambda: device, empty)
-    return fast, arrays, scalars, made
+    return (lambda *inputs_and_out: fast(inputs_and_out[:-1], inputs_and_out[-1])), arrays, \
+        scalars, made
 
 
 def launches(table):
@@ -128,7 +134,7 @@ def test_fast_relu_launches_once_with_a_grid_from_n(kind, n):
     assert made == [y] and y.shape == x.shape and y.dtype == F4
     (grid, block, args), = arrays[F4][0].calls
     assert block == (128,) and grid == (-(-n // 512),)      # 128 threads x 4 floats
-    assert args[0] is x and args[1] is y and args[2] == n and type(args[2]) is int
+    assert args[0] == ptr(x) and args[1] == ptr(y) and args[2] == n and type(args[2]) is int
     assert launches(arrays) == arrays[F4][0].calls
 
 
@@ -137,7 +143,8 @@ def test_fast_grid_follows_the_vector_width(kind):
     for dtype, per_block in [(I1, 128 * 16), (F2, 128 * 8), (F8, 128 * 2)]:
         fast(kind.array(10**5, dtype), None)
         (grid, _, _), = arrays[dtype][0].calls
-        assert grid == (-(-10**5 // per_block),) == _cuda_plan.launch_grid(10**5, dtype)
+        assert per_block == _cuda_kernels.per_block(dtype)
+        assert grid == (-(-10**5 // per_block),) == _cuda_kernels.grid(10**5, per_block)
 
 
 def test_fast_out_in_place_disjoint_or_adjacent(kind):
@@ -192,7 +199,7 @@ def test_fast_two_inputs(kind):
     dy, x = kind.array(n, F4), kind.array(n, F4, offset=4096)
     y = fast(dy, x, None)
     (grid, _, args), = arrays[F4][0].calls
-    assert args[0] is dy and args[1] is x and args[2] is y and args[3] == n
+    assert args == (ptr(dy), ptr(x), ptr(y), n)
     assert fast(dy, x, x) is x and fast(dy, x, dy) is dy          # in place on either
     refused = {
         "two dtypes": (dy, kind.array(n, F8, offset=8192), None),
@@ -215,7 +222,7 @@ def test_fast_leaky_takes_a_python_float_alpha_by_value(kind, dtype):
     x = kind.array(10, dtype)
     y = fast(x, 0.1, None)
     (_, _, args), = scalars[dtype][0].calls
-    assert args[0] is x and args[2] is y and args[3] == 10
+    assert args[0] == ptr(x) and args[2] == ptr(y) and args[3] == 10
     # alpha as the loop's own type, rounded as NumPy casts a Python float (NEP 50)
     assert type(args[1]) is dtype.type and args[1] == np.asarray(0.1, dtype)[()]
     assert launches(arrays) == []
@@ -328,6 +335,37 @@ def test_torch_cpu_tensors_and_two_devices_are_errors():
                                 named(dy=FakeTensor(device=0), x=FakeTensor(device=1)))
 
 
+def test_gpu_resolution_is_the_cpu_ufuncs_own():
+    """relu_ufunc.cuda asks the CPU ufunc (resolve_dtypes, as @njit code
+    does) and refuses only what the GPU lacks: longdouble."""
+    import relu_ufunc as ru
+    for name, (nin, _) in UFUNCS.items():
+        uf = getattr(ru, name)
+        for c in "?bBhHiIlLqQefd":
+            for second in ([np.dtype(c)], [float], [int])[:3 if nin == 2 else 1]:
+                dts = [np.dtype(c)] + (second if nin == 2 else [])
+                try:
+                    cpu = uf.resolve_dtypes((*dts, None))[-1]
+                except TypeError:
+                    with pytest.raises(TypeError):
+                        _cuda_plan.resolve(name, dts)
+                    continue
+                assert _cuda_plan.resolve(name, dts) == cpu, (name, dts)
+    with pytest.raises(TypeError, match="Cannot cast"):       # dtype=, as NumPy's call
+        _cuda_plan.resolve("relu", [np.dtype("f8")], dtype=np.int32)
+    with pytest.raises(TypeError, match="on the GPU"):
+        _cuda_plan.resolve("relu", [np.dtype("g")])
+    assert _cuda_plan.resolve("relu", [bool]) == np.int8
+
+
+def test_partial_overlap_is_the_one_contiguous_overlap_test():
+    assert not _cuda_plan.partial_overlap(BASE, BASE, 400)            # in place
+    assert not _cuda_plan.partial_overlap(BASE, BASE + 400, 400)      # adjacent
+    assert not _cuda_plan.partial_overlap(BASE + 400, BASE, 400)
+    assert _cuda_plan.partial_overlap(BASE, BASE + 4, 400)
+    assert _cuda_plan.partial_overlap(BASE + 396, BASE, 400)
+
+
 def torch_fast(name):
     torch, _, made = fake_torch()
     arrays = {"torch.float32": _cuda_plan.fast_entry(Recorder("aa"), F4),
@@ -391,7 +429,7 @@ def test_module_tables_cover_the_fast_dtypes():
         assert list(scalars) == _cuda_plan.fast_dtypes(name, scalar=True)
         for table, form in ((arrays, "a" * UFUNCS[name][0]), (scalars, "as")):
             for d, (kernel, per_block, itemsize, stype) in table.items():
-                assert kernel.name == _cuda_plan.raw_kernel_name(name, d, form)
+                assert kernel.name == _cuda_kernels.raw_kernel_name(name, d, form)
                 assert f'extern "C" __global__ void {kernel.name}(' in kernel.code
                 assert per_block == 128 * (16 // d.itemsize) and stype is d.type
 
@@ -399,7 +437,7 @@ def test_module_tables_cover_the_fast_dtypes():
 # ---- the raw kernels' sources --------------------------------------------------------
 
 def test_raw_kernel_source_shape():
-    src = _cuda_plan.raw_kernel_source("leaky_relu", F2, "as")
+    src = _cuda_kernels.raw_kernel_source("leaky_relu", F2, "as")
     assert src.startswith('extern "C" __global__ void relu_ufunc_leaky_relu_f16_as('
                           'const unsigned short *x, unsigned short alpha, unsigned short *y, '
                           'long long n)')
@@ -432,16 +470,16 @@ def test_raw_modules_compile_with_nvrtc_and_use_16_byte_vectors():
     import relu_ufunc
     compile_ = nvrtc()
     header = open(f"{relu_ufunc.get_include()}/relu_ufunc.h").read()
-    dtypes = dict.fromkeys(d for name in UFUNCS for d in _cuda_plan.gpu_dtypes(name))
+    dtypes = dict.fromkeys(d for name in UFUNCS for d in _cuda_kernels.gpu_dtypes(name))
     for d in dtypes:
-        ptx = compile_(_cuda_plan.raw_module_source(d, header))
+        ptx = compile_(_cuda_kernels.raw_module_source(d, header))
         for name, (nin, _) in UFUNCS.items():
-            if d in _cuda_plan.gpu_dtypes(name):
-                for form in _cuda_plan.FORMS[nin]:
-                    assert f".entry {_cuda_plan.raw_kernel_name(name, d, form)}(" in ptx
+            if d in _cuda_kernels.gpu_dtypes(name):
+                for form in _cuda_kernels.FORMS[nin]:
+                    assert f".entry {_cuda_kernels.raw_kernel_name(name, d, form)}(" in ptx
         vec = {1: "v4.u32", 2: "v4.u32", 4: "v4.f32" if d.kind == "f" else "v4.u32",
                8: "v2.f64" if d.kind == "f" else "v2.u64"}[d.itemsize]
-        entry = ptx.split(f".entry {_cuda_plan.raw_kernel_name('relu', d, 'a')}(")[1]
+        entry = ptx.split(f".entry {_cuda_kernels.raw_kernel_name('relu', d, 'a')}(")[1]
         entry = entry.split(".entry")[0]
         assert f"ld.global.{vec}" in entry and f"st.global.{vec}" in entry, d
 
@@ -467,14 +505,14 @@ def test_public_functions_are_device_functions_of_the_documented_types():
     import relu_ufunc
     compile_ = nvrtc()
     body = []
-    for k, (cname, args, ctype) in enumerate(_cuda_plan.public_header_functions(device=True)):
+    for k, (cname, args, ctype) in enumerate(_cuda_kernels.public_header_functions(device=True)):
         call = f"{cname}({', '.join(['(' + ctype + ')v'] * len(args))})"
         body.append(f"  {{ {ctype} r = {call}; out[{k}] = (double)r; }}")
     src = ('#include "relu_ufunc.h"\n'
            'extern "C" __global__ void api(double *out, int v) {\n' + "\n".join(body) + "\n}\n")
     ptx = compile_(src, ["-I" + relu_ufunc.get_include()])
     assert ".entry api(" in ptx
-    assert len(_cuda_plan.public_header_functions(device=True)) == 3 * 11 + 2 * 3
+    assert len(_cuda_kernels.public_header_functions(device=True)) == 3 * 11 + 2 * 3
 
 
 # ---- the raw kernels' indexing, run on the host ------------------------------------
@@ -501,7 +539,7 @@ CTYPES = {"signed char": "c_byte", "unsigned char": "c_ubyte", "short": "c_short
 
 def _kernels():
     return [(name, d, form) for name, (nin, _) in UFUNCS.items()
-            for d in _cuda_plan.gpu_dtypes(name) for form in _cuda_plan.FORMS[nin]]
+            for d in _cuda_kernels.gpu_dtypes(name) for form in _cuda_kernels.FORMS[nin]]
 
 
 @pytest.fixture(scope="module")
@@ -515,20 +553,20 @@ def host_kernels(tmp_path_factory):
     if cxx is None:
         pytest.skip("no C++ compiler")
     header = open(os.path.join(relu_ufunc.get_include(), "relu_ufunc.h")).read()
-    src = [EMULATION, header, _cuda_plan.VECTOR_PREAMBLE]
+    src = [EMULATION, header, _cuda_kernels.VECTOR_PREAMBLE]
     for name, d, form in _kernels():
-        kname = _cuda_plan.raw_kernel_name(name, d, form)
-        ctype = FORMULA_C_TYPES[_cuda_plan.suffix(d.char)]
+        kname = _cuda_kernels.raw_kernel_name(name, d, form)
+        ctype = FORMULA_C_TYPES[_cuda_kernels.suffix(d.char)]
         params = [(f"const {ctype} *" if f == "a" else f"{ctype} ") + a
                   for a, f in zip(ARG_NAMES[name], form)]
         names = list(ARG_NAMES[name])
-        src.append(_cuda_plan.raw_kernel_source(name, d, form))
+        src.append(_cuda_kernels.raw_kernel_source(name, d, form))
         src.append(
             f'extern "C" void drive_{kname}({", ".join(params)}, {ctype} *y, long long n, '
             f"unsigned int grid) {{\n"
-            f"  gridDim.x = grid; blockDim.x = {_cuda_plan.BLOCK};\n"
+            f"  gridDim.x = grid; blockDim.x = {_cuda_kernels.BLOCK};\n"
             f"  for (unsigned int b = 0; b < grid; ++b)\n"
-            f"    for (unsigned int t = 0; t < {_cuda_plan.BLOCK}; ++t) {{\n"
+            f"    for (unsigned int t = 0; t < {_cuda_kernels.BLOCK}; ++t) {{\n"
             f"      blockIdx.x = b; threadIdx.x = t;\n"
             f"      {kname}({', '.join(names)}, y, n);\n"
             f"    }}\n}}\n")
@@ -540,8 +578,8 @@ def host_kernels(tmp_path_factory):
     lib = ctypes.CDLL(str(tmp / "raw.so"))
     drivers = {}
     for name, d, form in _kernels():
-        ctype = getattr(ctypes, CTYPES[FORMULA_C_TYPES[_cuda_plan.suffix(d.char)]])
-        fn = getattr(lib, "drive_" + _cuda_plan.raw_kernel_name(name, d, form))
+        ctype = getattr(ctypes, CTYPES[FORMULA_C_TYPES[_cuda_kernels.suffix(d.char)]])
+        fn = getattr(lib, "drive_" + _cuda_kernels.raw_kernel_name(name, d, form))
         fn.argtypes = ([ctypes.c_void_p if f == "a" else ctype for f in form]
                        + [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint])
         fn.restype = None
@@ -565,8 +603,8 @@ def test_raw_kernels_index_every_element_once(host_kernels):
     from conftest import random_values
     rng = np.random.default_rng(2)
     for (name, d, form), drive in host_kernels.items():
-        w = _cuda_plan.vector_width(d)
-        storage = _cuda_plan.storage_dtype(d)
+        w = _cuda_kernels.vector_width(d)
+        storage = _cuda_kernels.storage_dtype(d)
         for n in sorted({0, 1, w - 1, w, w + 1, 3 * w + 5, 1000, 128 * w + 3}):
             for offset in (0, 1):
                 values = [random_values(rng, d, n) for _ in form]
@@ -582,7 +620,7 @@ def test_raw_kernels_index_every_element_once(host_kernels):
                 with np.errstate(all="ignore"):
                     expected = getattr(ru, name)(*host_args)
                     expected = np.broadcast_to(expected, (n,))
-                for grid in {_cuda_plan.launch_grid(max(n, 1), d)[0], 1}:
+                for grid in {_cuda_kernels.grid(max(n, 1), _cuda_kernels.per_block(d))[0], 1}:
                     guarded = _aligned(n + 2 * w, d, offset)       # n, then a guard band
                     guarded.view(np.uint8)[...] = 0xA5
                     y = guarded[:n]
@@ -599,7 +637,8 @@ def test_raw_kernels_index_every_element_once(host_kernels):
                     args = [x.view(storage).ctypes.data] + [
                         a.view(storage).ctypes.data if f == "a" else a.view(storage)[0].item()
                         for a, f in zip(ins[1:], form[1:])]
-                    drive(*args, x.ctypes.data, n, _cuda_plan.launch_grid(n, d)[0])
+                    blocks = _cuda_kernels.grid(n, _cuda_kernels.per_block(d))[0]
+                    drive(*args, x.ctypes.data, n, blocks)
                     assert _reference.same_bits(x, np.ascontiguousarray(expected)), \
                         (name, d, form, n, offset, "in place")
 
@@ -633,7 +672,7 @@ assert rc.relu_backward(dy, x, out=x) is x
 assert rc.leaky_relu(x, 0.1, out=y) is y
 assert [c[0] for c in calls] == [("relu", "float32")] * 2 + [("relu_backward", "float32"),
                                                           ("leaky_relu", "float32")]
-assert calls[2][3][:3] == (dy, x, x) and calls[2][3][3] == 1000 and calls[0][1] == (2,)
+assert calls[2][3] == (dy.data.ptr, x.data.ptr, x.data.ptr, 1000) and calls[0][1] == (2,)
 assert rc.relu(x[::2], out=array(500, np.float32, 5 << 16)) == "general"
 assert rc.relu(x, out=y, where=True) is y and rc.relu(x, out=y, dtype=None) is y
 assert rc.relu(x, out=y, where=x) == "general" and rc.relu(x, dtype="f8") == "general"

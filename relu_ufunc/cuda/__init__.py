@@ -34,8 +34,10 @@ import sys as _sys
 import numpy as _np
 
 import relu_ufunc as _ru
-from relu_ufunc import _cuda_plan
+from relu_ufunc import _cuda_kernels, _cuda_plan
 from relu_ufunc._docs import DOCS as _DOCS
+from relu_ufunc._spec import ARG_NAMES as _ARG_NAMES
+from relu_ufunc._spec import UFUNCS as _UFUNCS
 
 with open(f"{_ru.get_include()}/relu_ufunc.h") as _f:
     _HEADER = _f.read()
@@ -47,13 +49,13 @@ _ndarray = _cp.ndarray
 @_functools.lru_cache(maxsize=None)
 def _kernel(name, dtype, masked):
     """The element-per-thread ElementwiseKernel: strides, broadcasting, where=."""
-    in_params, out_params, operation, kname = _cuda_plan.kernel_spec(name, dtype, masked)
+    in_params, out_params, operation, kname = _cuda_kernels.kernel_spec(name, dtype, masked)
     return _cp.ElementwiseKernel(in_params, out_params, operation, kname, preamble=_HEADER)
 
 
 @_functools.lru_cache(maxsize=None)
 def _raw_source(dtype):
-    return _cuda_plan.raw_module_source(dtype, _HEADER)
+    return _cuda_kernels.raw_module_source(dtype, _HEADER)
 
 
 @_functools.lru_cache(maxsize=None)
@@ -61,13 +63,13 @@ def _raw_kernel(name, dtype, form):
     """The contiguous kernel of (name, dtype, input form).  All kernels of a
     dtype share one source, which CuPy compiles once (per device)."""
     dtype = _np.dtype(dtype)
-    return _cp.RawKernel(_raw_source(dtype), _cuda_plan.raw_kernel_name(name, dtype, form))
+    return _cp.RawKernel(_raw_source(dtype), _cuda_kernels.raw_kernel_name(name, dtype, form))
 
 
 def _tables(name):
     """{dtype: fast entry} of name's all-array kernels and of its kernels
     whose second input is a scalar (alpha)."""
-    nin = _cuda_plan.UFUNCS[name][0]
+    nin = _UFUNCS[name][0]
     arrays = {d: _cuda_plan.fast_entry(_raw_kernel(name, d, "a" * nin), d)
               for d in _cuda_plan.fast_dtypes(name)}
     scalars = {d: _cuda_plan.fast_entry(_raw_kernel(name, d, "as"), d)
@@ -75,7 +77,7 @@ def _tables(name):
     return arrays, scalars
 
 
-_FAST_TABLES = {name: _tables(name) for name in _cuda_plan.UFUNCS}
+_FAST_TABLES = {name: _tables(name) for name in _UFUNCS}
 
 
 def _as_device_array(a, name):
@@ -104,7 +106,7 @@ def _plan(name, dtypes, dtype):
     """(loop dtype, the dtype the kernel sees): NumPy's resolution, cached
     because at small n the host's time per call is the whole cost."""
     loop = _cuda_plan.resolve(name, dtypes, dtype)
-    return loop, _cuda_plan.storage_dtype(loop)
+    return loop, _cuda_kernels.storage_dtype(loop)
 
 
 def _contiguous_as(a, shape):
@@ -155,8 +157,9 @@ def _call(name, args, out=None, where=True, dtype=None, alloc=None):
         # The contiguous kernel: 16-byte vectors where aligned.
         form = "".join("s" if s else "a" for s in scalars)
         n = y.size
-        _raw_kernel(name, loop, form)(_cuda_plan.launch_grid(n, loop), (_cuda_plan.BLOCK,),
-                                      (*arrays, y, n))
+        _raw_kernel(name, loop, form)(
+            _cuda_kernels.grid(n, _cuda_kernels.per_block(loop)), (_cuda_kernels.BLOCK,),
+            (*arrays, y, n))
     else:
         _kernel(name, loop, mask is not None)(*arrays, *([] if mask is None else [mask]), y)
     if out is not None and target is not out:
@@ -204,7 +207,7 @@ def _torch_tables(torch, name):
     to_torch = {d: t for t, d in _cuda_plan.torch_dtypes(torch, arrays).items()}
     t_arrays = {to_torch[d]: e for d, e in arrays.items() if d in to_torch}
     t_scalars = {to_torch[d]: e for d, e in scalars.items() if d in to_torch}
-    return _cuda_plan.make_torch_fast(_cuda_plan.UFUNCS[name][0], torch, t_arrays, t_scalars)
+    return _cuda_plan.make_torch_fast(_UFUNCS[name][0], torch, t_arrays, t_scalars)
 
 
 def _torch_call(torch, name, args, out, where, dtype):
@@ -212,7 +215,7 @@ def _torch_call(torch, name, args, out, where, dtype):
     (and the tensors' device), no copies; the result is a new tensor from
     torch's allocator, or out."""
     out1 = out[0] if isinstance(out, tuple) and len(out) == 1 else out
-    named = [*zip(_cuda_plan.ARG_NAMES[name], args), ("out", out1), ("where", where)]
+    named = [*zip(_ARG_NAMES[name], args), ("out", out1), ("where", where)]
     device = _cuda_plan.torch_device(torch, name, named)
     on_device = (_cp.cuda.Device(device) if device != _get_device()
                  else _contextlib.nullcontext())
@@ -254,25 +257,25 @@ def _general(name, args, out, where, dtype):
 # ---- the five functions -----------------------------------------------------------
 
 def _make(name):
-    nin = _cuda_plan.UFUNCS[name][0]
+    nin = _UFUNCS[name][0]
     fast = _cuda_plan.make_cupy_fast(nin, _ndarray, *_FAST_TABLES[name], _get_device, _ndarray)
     if nin == 1:
         def f(x, /, out=None, *, where=True, dtype=None):
             if where is True and dtype is None:
-                y = fast(x, out)
+                y = fast((x,), out)
                 if y is not None:
                     return y
             return _general(name, (x,), out, where, dtype)
     else:
         def f(a, b, /, out=None, *, where=True, dtype=None):
             if where is True and dtype is None:
-                y = fast(a, b, out)
+                y = fast((a, b), out)
                 if y is not None:
                     return y
             return _general(name, (a, b), out, where, dtype)
     P = _inspect.Parameter
     f.__signature__ = _inspect.Signature(
-        [P(a, P.POSITIONAL_ONLY) for a in _cuda_plan.ARG_NAMES[name]]
+        [P(a, P.POSITIONAL_ONLY) for a in _ARG_NAMES[name]]
         + [P("out", P.POSITIONAL_OR_KEYWORD, default=None),
            P("where", P.KEYWORD_ONLY, default=True), P("dtype", P.KEYWORD_ONLY, default=None)])
     f.__name__ = f.__qualname__ = name
