@@ -18,6 +18,7 @@
  *   T relu_backward_S(T dy, T x)        S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
  *   T leaky_relu_S(T x, T alpha)        S: f16 f32 f64 ld
  *   T leaky_relu_grad_S(T x, T alpha)   S: f16 f32 f64 ld
+ *   T add_relu_S(T x, T b)              S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
  *
  * T by suffix S: i8 signed char, u8 unsigned char, i16 short, u16 unsigned
  * short, i32 int, u32 unsigned int, i64 long long, u64 unsigned long long,
@@ -97,12 +98,26 @@
 
 #define RELU_MUL(a, b) ((a) * (b))
 
+/* add_relu: relu(x + b), the sum as NumPy's np.add makes it (ADD: the type's
+ * one rounding add; integers wrap), then relu: so NaN, -0.0 and the FP
+ * flags are np.add's, and the result is never -0.0.                        */
+#define RELU_DEFINE_ADD(S, T, ADD)                                            \
+    RELU_INLINE T add_relu_##S(T x, T b)                                      \
+    { return relu_##S(ADD(x, b)); }
+
+#define RELU_ADD(a, b) ((a) + (b))
+
 /* ---- integers: no NaN, and compares never trap ------------------------- */
 
 #define RELU_INT_POS(x)   ((x) > 0)
 #define RELU_INT_ISNAN(x) 0
-#define RELU_DEFINE_INT(S, T)                                                 \
-    RELU_DEFINE_FORMULAS(S, T, RELU_INT_POS, RELU_INT_ISNAN, RELU_INT_POS, (T)0, (T)1)
+/* The sum wraps, as np.add's does: added in the unsigned type U (signed
+ * overflow is undefined in C), converted back (modulo, in every compiler
+ * relu_ufunc builds with).                                                  */
+#define RELU_DEFINE_INT(S, T, U)                                              \
+    RELU_DEFINE_FORMULAS(S, T, RELU_INT_POS, RELU_INT_ISNAN, RELU_INT_POS, (T)0, (T)1) \
+    RELU_INLINE T relu_add_##S(T a, T b) { return (T)((U)a + (U)b); }        \
+    RELU_DEFINE_ADD(S, T, relu_add_##S)
 
 /* ---- binary floating point: sign and NaN from the bits ------------------ */
 
@@ -179,14 +194,27 @@ RELU_INLINE float relu_f16_to_f32(unsigned short h)
     return relu_f32_from_bits(sign | relu_sbits_f32((float)man * 5.9604644775390625e-8f));
 }
 
+/* NumPy's conversion raises "overflow" for a finite float that rounds to
+ * inf and "underflow" for one whose half is subnormal or zero and inexact
+ * (npy_floatbits_to_halfbits); so does this one, by a float operation that
+ * raises it, so that float16 arithmetic warns where np.add's and
+ * np.multiply's do.  volatile: the compiler may not fold it away.          */
+RELU_INLINE void relu_raise_overflow(void)
+{ volatile float big = 1e38f; big = big * big; }
+RELU_INLINE void relu_raise_underflow(void)
+{ volatile float tiny = 1e-30f; tiny = tiny * tiny; }
+
 RELU_INLINE unsigned short relu_f32_to_f16(float f)
 {
     unsigned int x = (unsigned int)relu_sbits_f32(f);
     unsigned int sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
     if (ax > 0x7f800000u)                                /* NaN: keep it quiet */
         return (unsigned short)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
-    if (ax >= 0x477ff000u)                               /* rounds to inf */
+    if (ax >= 0x477ff000u) {                             /* rounds to inf */
+        if (ax != 0x7f800000u)
+            relu_raise_overflow();
         return (unsigned short)(sign | 0x7c00u);
+    }
     if (ax >= 0x38800000u) {                             /* a normal half */
         ax += 0xfffu + ((ax >> 13) & 1u);                /* to nearest even */
         return (unsigned short)(sign | ((ax - 0x38000000u) >> 13));
@@ -194,11 +222,16 @@ RELU_INLINE unsigned short relu_f32_to_f16(float f)
     {                                                    /* subnormal or 0 */
         unsigned int e = ax >> 23, m = (ax & 0x7fffffu) | 0x800000u;
         unsigned int shift = 126u - e, q, rem, half;
-        if (shift > 24u)
+        if (shift > 24u) {
+            if (ax != 0u)
+                relu_raise_underflow();
             return (unsigned short)sign;
+        }
         q = m >> shift;
         rem = m & ((1u << shift) - 1u);
         half = 1u << (shift - 1u);
+        if (rem != 0u)
+            relu_raise_underflow();
         q += (rem > half) || (rem == half && (q & 1u));
         return (unsigned short)(sign | q);
     }
@@ -209,6 +242,9 @@ RELU_INLINE unsigned short relu_f32_to_f16(float f)
 
 RELU_DEFINE_LEAKY(f16, unsigned short, RELU_F16_POS, RELU_F16_ISNAN,
                   (unsigned short)0x3c00u, RELU_F16_MUL)
+/* As NumPy adds halves: in float32, rounded once to float16. */
+#define RELU_F16_ADD(a, b) relu_f32_to_f16(relu_f16_to_f32(a) + relu_f16_to_f32(b))
+RELU_DEFINE_ADD(f16, unsigned short, RELU_F16_ADD)
 /* float32 multiply on the GPU.  CuPy compiles every kernel with -ftz=true
  * (cupy/cuda/compiler.py appends it after the user's options, cupy#9576), so
  * a float32 multiply there flushes subnormal inputs and results to zero,
@@ -238,14 +274,21 @@ RELU_INLINE float relu_f64_to_f32(double p)
     return __double2float_rn(p);                 /* a normal result, inf or NaN */
 }
 #  define RELU_F32_MUL(a, b) relu_f64_to_f32(relu_f32_to_f64(a) * relu_f32_to_f64(b))
+/* The sum too: float64's 53 bits round a float32 sum innocuously
+ * (53 >= 2 * 24 + 2), so rounding it once more to float32 gives the float32
+ * sum, subnormals kept.                                                    */
+#  define RELU_F32_ADD(a, b) relu_f64_to_f32(relu_f32_to_f64(a) + relu_f32_to_f64(b))
 #else
 #  define RELU_F32_MUL RELU_MUL
+#  define RELU_F32_ADD RELU_ADD
 #endif
 
 RELU_DEFINE_LEAKY(f32, float,  RELU_F32_POS, RELU_F32_ISNAN, 1.0f, RELU_F32_MUL)
 RELU_DEFINE_LEAKY(f64, double, RELU_F64_POS, RELU_F64_ISNAN, 1.0, RELU_MUL)
 RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_F32_ISNAN, RELU_F32_KEEP, 0.0f, 1.0f)
 RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_F64_ISNAN, RELU_F64_KEEP, 0.0, 1.0)
+RELU_DEFINE_ADD(f32, float, RELU_F32_ADD)
+RELU_DEFINE_ADD(f64, double, RELU_ADD)
 
 #if RELU_HAS_LONGDOUBLE
 /* long double, from its bits as well.  Its layout differs by platform, as
@@ -298,17 +341,18 @@ RELU_INLINE int relu_ld_pos(long double x) { return !signbit(x) && x != 0; }
 #define RELU_LD_KEEP(x) (RELU_LD_POS(x) || RELU_LD_ISNAN(x))
 RELU_DEFINE_FORMULAS(ld, long double, RELU_LD_POS, RELU_LD_ISNAN, RELU_LD_KEEP, 0.0L, 1.0L)
 RELU_DEFINE_LEAKY(ld, long double, RELU_LD_POS, RELU_LD_ISNAN, 1.0L, RELU_MUL)
+RELU_DEFINE_ADD(ld, long double, RELU_ADD)
 #endif
 
 /* ---- every integer width, named by kind and bits ----------------------- */
 
-RELU_DEFINE_INT(i8,  signed char)
-RELU_DEFINE_INT(u8,  unsigned char)
-RELU_DEFINE_INT(i16, short)
-RELU_DEFINE_INT(u16, unsigned short)
-RELU_DEFINE_INT(i32, int)
-RELU_DEFINE_INT(u32, unsigned int)
-RELU_DEFINE_INT(i64, long long)
-RELU_DEFINE_INT(u64, unsigned long long)
+RELU_DEFINE_INT(i8,  signed char,        unsigned char)
+RELU_DEFINE_INT(u8,  unsigned char,      unsigned char)
+RELU_DEFINE_INT(i16, short,              unsigned short)
+RELU_DEFINE_INT(u16, unsigned short,     unsigned short)
+RELU_DEFINE_INT(i32, int,                unsigned int)
+RELU_DEFINE_INT(u32, unsigned int,       unsigned int)
+RELU_DEFINE_INT(i64, long long,          unsigned long long)
+RELU_DEFINE_INT(u64, unsigned long long, unsigned long long)
 
 #endif /* RELU_UFUNC_H */

@@ -266,6 +266,7 @@ relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward
 leaky_relu = _impl.leaky_relu
 leaky_relu_grad = _impl.leaky_relu_grad
+add_relu = _impl.add_relu
 _setting = _CThreadSetting(_impl) if backend == "cython" else _PythonThreadSetting()
 del _impl
 if backend == "cython":     # the Numba backend has no native threads to list
@@ -277,6 +278,7 @@ if backend == "cython":     # the Numba backend has no native threads to list
 if "relu_ufunc._numba_ext" in _sys.modules:
     _sys.modules["relu_ufunc._numba_ext"].init_after_import()
 
-__all__ = ["__version__", "backend", "get_array_module", "get_include", "get_num_threads",
+__all__ = ["__version__", "add_relu", "backend", "get_array_module", "get_include",
+           "get_num_threads",
            "leaky_relu", "leaky_relu_grad", "relu", "relu_backward", "relu_grad",
            "set_num_threads", "threads"]

@@ -12,6 +12,7 @@ relu_grad: np.ufunc
 relu_backward: np.ufunc
 leaky_relu: np.ufunc
 leaky_relu_grad: np.ufunc
+add_relu: np.ufunc
 
 def get_include() -> str: ...
 def get_array_module(x: object) -> ModuleType: ...

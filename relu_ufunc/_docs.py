@@ -119,4 +119,32 @@ Examples
 >>> ru.leaky_relu_grad(np.array([-2.0, 0.0, 3.0]), 0.01)
 array([0.01, 0.01, 1.  ])
 """,
+    "add_relu": f"""\
+ReLU of a sum, in one pass: ``relu(x + b)``.
+
+    add_relu(x, b) = x + b  if x + b > 0
+                     +0     if x + b <= 0
+                     NaN    if x + b is NaN (no RuntimeWarning from the relu)
+
+The sum is ``np.add``'s, bit for bit (integers wrap; float16 is added in
+float32 and rounded once, as NumPy does), so ``add_relu(x, b)`` equals
+``relu(np.add(x, b))`` exactly, with ``np.add``'s FP flags (``inf + -inf``
+is "invalid") and none from the relu.  ``b`` broadcasts: a layer's bias is
+``add_relu(z, b, out=z)``, one pass over ``z`` instead of two.
+
+Dtypes: the integer types, float16, float32, float64 and longdouble;
+inputs resolve as for ``np.add`` (``add_relu(int8, uint8)`` is int16, and a
+Python scalar does not upcast, NEP 50).  Not associative, so ``reduce``
+folds left, ``relu(relu(a0 + a1) + a2)...``, as ``np.subtract.reduce``
+does; it has no identity.
+
+{_UFUNC_KEYWORDS}
+
+Examples
+--------
+>>> import numpy as np, relu_ufunc as ru
+>>> ru.add_relu(np.array([[-2.0, 0.5], [1.0, -0.25]]), np.array([1.0, -1.0]))
+array([[0., 0.],
+       [2., 0.]])
+""",
 }

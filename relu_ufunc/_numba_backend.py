@@ -20,7 +20,9 @@ import numpy as np
 
 from relu_ufunc._docs import DOCS
 from relu_ufunc._numba_loops import LOOPS
-from relu_ufunc._spec import UFUNCS
+from relu_ufunc._spec import TYPES, UFUNCS
+
+TYPE_ORDER = [t.char for t in TYPES]
 
 
 # ---- PyUFunc_FromFuncAndData, from NumPy's C-API table ------------------
@@ -52,10 +54,12 @@ def _build_ufunc(name, nin, loops, api):
     addresses, data = [entry.address] * len(chars), list(range(len(chars)))
     if half_scalar is not None:
         # NumPy's generic loop converts float16 <-> float32 around the scalar
-        # kernel; keep NumPy's order of loops (float16 first).
-        chars = "e" + chars
-        addresses.insert(0, ee_e_as_ff_f)
-        data.insert(0, half_scalar.address)
+        # kernel; at float16's place in the table's order (after the
+        # integers: it decides how mixed inputs resolve).
+        k = sum(TYPE_ORDER.index(c) < TYPE_ORDER.index("e") for c in chars)
+        chars = chars[:k] + "e" + chars[k:]
+        addresses.insert(k, ee_e_as_ff_f)
+        data.insert(k, half_scalar.address)
     funcs = (ctypes.c_void_p * len(chars))(*addresses)
     data = (ctypes.c_void_p * len(chars))(*data)
     type_nums = (ctypes.c_char * (len(chars) * (nin + 1)))(

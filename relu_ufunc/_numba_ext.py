@@ -24,7 +24,7 @@ Numba imports this module through the ``numba_extensions`` entry point
    crash, so every address is found first and only then are all of them
    added: registration is complete or does not happen.
 
-2. **Typing.**  The five ufunc objects become callable in nopython code
+2. **Typing.**  The six ufunc objects become callable in nopython code
    (`_register_typing`).  Each call's loop is the one NumPy picks (the
    ufunc's own ``resolve_dtypes``), and its code one of the prewritten
    implementations in `_numba_impls`: arrays (any layout, broadcasting,
@@ -145,7 +145,7 @@ _done = False
 
 def init():
     """The ``numba_extensions`` entry point: register the symbols, then the
-    typing of the five functions.  Runs once per process."""
+    typing of the six functions.  Runs once per process."""
     global _done
     if _done:
         return

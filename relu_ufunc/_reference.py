@@ -45,6 +45,13 @@ def leaky_relu_grad(x, alpha):
     return np.where(np.isnan(x), x, np.where(x > 0, dt.type(1), alpha)).astype(dt)
 
 
+def add_relu(x, b):
+    (x, b), dt = _as_arrays(x, b)
+    with np.errstate(all="ignore"):           # np.add's flags are its own business
+        s = np.add(x, b, dtype=dt)
+    return np.where((s > 0) | _is_nan(s), s, dt.type(0)).astype(dt)
+
+
 def same_bits(a, b):
     """True when a and b agree exactly: same dtype and shape, same values,
     same sign of zero, NaN in the same places (payloads aside)."""
@@ -59,7 +66,8 @@ def same_bits(a, b):
 
 
 REFERENCE = {"relu": relu, "relu_grad": relu_grad, "relu_backward": relu_backward,
-             "leaky_relu": leaky_relu, "leaky_relu_grad": leaky_relu_grad}
+             "leaky_relu": leaky_relu, "leaky_relu_grad": leaky_relu_grad,
+             "add_relu": add_relu}
 
 
 def special_values(dtype):

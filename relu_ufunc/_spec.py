@@ -89,6 +89,7 @@ FUNCTIONS = (
     Function("relu_backward", ("dy", "x"), INTEGER_TYPES + FLOAT_TYPES, True),
     Function("leaky_relu", ("x", "alpha"), FLOAT_TYPES, False),
     Function("leaky_relu_grad", ("x", "alpha"), FLOAT_TYPES, True),
+    Function("add_relu", ("x", "b"), INTEGER_TYPES + FLOAT_TYPES, False),
 )
 
 # The C type each formula of cuda/relu_ufunc.h takes, by suffix (float16
@@ -150,10 +151,12 @@ def scalar_formulas(itemsize_of):
 # ---- validation --------------------------------------------------------------
 
 # The header's definition lines: RELU_DEFINE_FORMULAS(f32, ...), RELU_DEFINE_INT(i8, ...)
-# define relu, relu_grad and relu_backward; RELU_DEFINE_LEAKY(f32, ...) the leaky pair.
+# define relu, relu_grad and relu_backward (and, for integers, add_relu); RELU_DEFINE_LEAKY(f32,
+# ...) the leaky pair; RELU_DEFINE_ADD(f32, ...) add_relu.
 _DEFINES = {"RELU_DEFINE_FORMULAS": ("relu", "relu_grad", "relu_backward"),
-            "RELU_DEFINE_INT": ("relu", "relu_grad", "relu_backward"),
-            "RELU_DEFINE_LEAKY": ("leaky_relu", "leaky_relu_grad")}
+            "RELU_DEFINE_INT": ("relu", "relu_grad", "relu_backward", "add_relu"),
+            "RELU_DEFINE_LEAKY": ("leaky_relu", "leaky_relu_grad"),
+            "RELU_DEFINE_ADD": ("add_relu",)}
 
 
 def header_formulas(header_text):

@@ -95,3 +95,10 @@ def test_oversubscription_benchmark_times_its_threads():
     assert wall_time(arrays, 3, 2) > 0
     assert all(np.array_equal(y, np.maximum(x, 0)) for x, y in arrays)
     assert ru.get_num_threads() == 1
+
+
+def test_add_relu_benchmark_times_the_three_spellings(capsys):
+    source_module("benchmarks.add_relu").main(["--max-n", "1e3", "--rounds", "2"])
+    out = capsys.readouterr().out
+    assert "np.add" in out and "add_relu/add" in out and "1e+03 |" in out
+    assert "worst add_relu / np.add" in out

@@ -29,7 +29,7 @@ from numba.core.errors import TypingError  # noqa: E402
 from relu_ufunc import _numba_ext  # noqa: E402
 from relu_ufunc import _numba_calls, _numba_impls  # noqa: E402
 
-NAMES = ("relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad")
+NAMES = tuple(relu_ufunc._spec.UFUNCS)
 # The type characters Numba compiles, per ufunc: the table's but float16 and
 # longdouble ('q' is int64 as 'l' is, on the platforms NumPy 2 supports).
 NJIT_CHARS = {name: "".join(c for c in chars if c not in "eg")
@@ -106,7 +106,7 @@ def inputs(name, dtype, rng, shape):
     """Arguments for ufunc `name`: edge values mixed in; the leaky pair's
     alpha ordinary numbers."""
     x = random_values(rng, dtype, int(np.prod(shape))).reshape(shape)
-    if name == "relu_backward":
+    if name in ("relu_backward", "add_relu"):
         return [random_values(rng, dtype, x.size).reshape(shape), x]
     if name.startswith("leaky"):
         return [x, rng.uniform(-0.5, 0.5, shape).astype(dtype)]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import relu_ufunc as ru
+from relu_ufunc._spec import UFUNCS
 
-NAMES = ["relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad"]
+NAMES = list(UFUNCS)
 
 
 @pytest.mark.parametrize("name", NAMES)

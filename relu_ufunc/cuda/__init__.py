@@ -254,7 +254,7 @@ def _general(name, args, out, where, dtype):
     return _call(name, args, out, where, dtype)
 
 
-# ---- the five functions -----------------------------------------------------------
+# ---- the six functions -----------------------------------------------------------
 
 def _make(name):
     nin = _UFUNCS[name][0]
@@ -291,5 +291,6 @@ relu_grad = _make("relu_grad")
 relu_backward = _make("relu_backward")
 leaky_relu = _make("leaky_relu")
 leaky_relu_grad = _make("leaky_relu_grad")
+add_relu = _make("add_relu")
 
-__all__ = ["relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad"]
+__all__ = ["relu", "relu_grad", "relu_backward", "leaky_relu", "leaky_relu_grad", "add_relu"]
