@@ -181,16 +181,6 @@ def hugepage(typingctx, address, nbytes):
     return types.void(types.intp, types.intp), codegen
 
 
-@intrinsic
-def zero_strides(typingctx, shape):
-    """A tuple of zeros as long as `shape`: the byte strides of a scalar
-    operand broadcast to that shape."""
-    def codegen(context, builder, sig, args):
-        zero = context.get_constant(types.intp, 0)
-        return context.make_tuple(builder, sig.return_type, [zero] * len(shape))
-    return types.UniTuple(types.intp, len(shape))(shape), codegen
-
-
 # ---- operands: an array or a number, one spelling for both -----------------
 # The implementations take each input as it comes, array or number.  These
 # intrinsics turn either into what the loops need, in generated LLVM IR
