@@ -69,6 +69,8 @@ NUMPY_FLOOR = declared_floor(next(r for r in PYPROJECT["dependencies"]
                                   if r.startswith("numpy")), "numpy")
 NUMBA_FLOOR = declared_floor(PYPROJECT["optional-dependencies"]["numba"][0], "numba")
 assert f"numba>={NUMBA_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
+ML_DTYPES_FLOOR = declared_floor(PYPROJECT["optional-dependencies"]["ml"][0], "ml_dtypes")
+assert f"ml_dtypes>={ML_DTYPES_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
 CLASSIFIED = sorted((c.rsplit(" ", 1)[1] for c in PYPROJECT["classifiers"]
                      if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)),
                     key=lambda v: tuple(map(int, v.split("."))))
@@ -178,8 +180,12 @@ def tests(session, numpy, compiler):
     pin = tmp / "constraints.txt"
     pin.write_text(f"numpy=={numpy_version}\n")
 
+    # The oldest session takes ml_dtypes' floor too.
     test_extras = [r for r in PYPROJECT["optional-dependencies"]["test"]
                    if not r.startswith("numba")]
+    if numpy == "oldest":
+        test_extras = [f"ml_dtypes=={ML_DTYPES_FLOOR}" if r.startswith("ml_dtypes") else r
+                       for r in test_extras]
     session.install("-c", str(pin), *test_extras)
     numba = f"numba=={NUMBA_FLOOR}" if numpy == "oldest" else f"numba>={NUMBA_FLOOR}"
     try:

@@ -92,10 +92,13 @@ def sync_headers(*headers):
 
 
 def load_table():
-    """relu_ufunc/_spec.py's namespace, validated against the header."""
+    """relu_ufunc/_spec.py's namespace, validated against the header, with
+    the ML formats' layouts read from it (SMALL)."""
     spec = runpy.run_path(os.path.join(HERE, "relu_ufunc", "_spec.py"))
     with open(os.path.join(HERE, "cuda", "relu_ufunc.h")) as f:
-        spec["validate"](f.read(), lambda c: np.dtype(c).itemsize)
+        header = f.read()
+    spec["validate"](header, lambda c: np.dtype(c).itemsize)
+    spec["SMALL"] = spec["small_formats"](header)
     return spec
 
 
@@ -109,8 +112,16 @@ def loops_of(spec, fn):
     return out
 
 
+def ml_loops(spec):
+    """The C loops of the ML formats (every function has them): named by the
+    formula suffix, as they have no NumPy type character."""
+    return [SimpleNamespace(char=t.suffix, ctype=spec["SMALL"][t.suffix].ctype, dtype=t.name,
+                            suffix=t.suffix) for t in spec["ML_TYPES"]]
+
+
 def generate_cython_loops(spec):
-    ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops_of(spec, fn))
+    ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops_of(spec, fn),
+                              ml_loops=ml_loops(spec))
               for fn in spec["FUNCTIONS"]]
     expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),
@@ -132,22 +143,37 @@ def numba_loop(t):
     family = {"f16": "f16", "float": "flt"}.get(t.family, "int")
     one = "0x3C00" if family == "f16" else "1"
     return SimpleNamespace(char=t.char, nbtype=t.numba, family=family, one=one,
-                           size=np.dtype(t.char).itemsize)
+                           size=np.dtype(t.char).itemsize, fmt=None)
+
+
+def numba_ml_loop(spec, t):
+    """The Numba loop of an ML format: on its bits, with its layout."""
+    fmt = spec["SMALL"][t.suffix]
+    size = 2 if fmt.ctype == "unsigned short" else 1
+    return SimpleNamespace(char=t.suffix, nbtype="uint%d" % (8 * size), family="small",
+                           one=hex(fmt.one), size=size, fmt=fmt)
 
 
 def generate_numba_loops(spec):
     """The Numba backend's loops: pure Python, so generated even where no C
     compiler is, which is when that backend is needed."""
     ufuncs, all_loops = [], {}
+    ml = [numba_ml_loop(spec, t) for t in spec["ML_TYPES"]]
     for fn in spec["FUNCTIONS"]:
         loops = [numba_loop(t) for t in spec["numba_types"](fn)]
-        all_loops.update((lp.char, lp) for lp in loops)
-        ufuncs.append(SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops,
+        all_loops.update((lp.char, lp) for lp in loops + ml)
+        ufuncs.append(SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops, ml_loops=ml,
                                       params=", ".join(fn.args),
                                       half_via_float="e" in fn.types and not fn.select_only))
+    # Numba's on-disk cache of the loops is keyed on this generated file's
+    # mtime: naming the hash of the helpers they inline makes an edit there
+    # change this file, and so recompile them.
+    import hashlib
+    with open(os.path.join(HERE, "relu_ufunc", "_numba_small.py"), "rb") as f:
+        inlined = hashlib.sha256(f.read()).hexdigest()[:16]
     return expand("relu_ufunc/_numba_loops.py.in",
                   os.path.join(HERE, "relu_ufunc", "_numba_loops.py"),
-                  ufuncs=ufuncs, loops=list(all_loops.values()))
+                  ufuncs=ufuncs, loops=list(all_loops.values()), inlined=inlined)
 
 
 def compile_args():

@@ -35,7 +35,8 @@ LOGS=$ROOT/.nox/logs
 mkdir -p "$RESULTS" "$LOGS"
 
 ARM64_TESTS=(tests/test_values.py tests/test_methods.py tests/test_keywords.py
-             tests/test_errors.py tests/test_snan.py tests/test_threads.py tests/test_add_relu.py)
+             tests/test_errors.py tests/test_snan.py tests/test_threads.py tests/test_add_relu.py
+             tests/test_ml_dtypes.py)
 
 # Runs inside the chroot: PYTHON LABEL NUMBA(yes|no) TEST PATHS...
 IN_CHROOT='
@@ -56,6 +57,10 @@ else
     "$PY" -m venv "$W/venv"
     # (the venv pip as it comes: an upgrade costs minutes under emulation)
     "$V" -m pip install -q --only-binary=numpy numpy pytest hypothesis
+    # ml_dtypes where a wheel exists for this Python (tests/test_ml_dtypes.py
+    # skips, and says so, where none does)
+    "$V" -m pip install -q --only-binary=:all: ml_dtypes > "$W/ml_dtypes.log" 2>&1 \
+        || echo "ML_DTYPES DOES NOT INSTALL on $("$V" --version): its formats are NOT tested here"
 fi
 NUMBA=""
 if [ "$WANT_NUMBA" = yes ]; then
@@ -104,7 +109,7 @@ host_site() {
     for v in $(seq 41 -1 17); do platforms+=(--platform "manylinux_2_${v}_aarch64"); done
     PYTHONPATH=$tmp/pip python3 -m pip install -q --root-user-action=ignore --only-binary=:all: \
         "${platforms[@]}" --python-version "$version" --implementation cp --abi "cp${version/./}" \
-        --target "$dir" numpy pytest hypothesis Cython setuptools pip 2>&1 \
+        --target "$dir" numpy pytest hypothesis Cython setuptools pip ml_dtypes 2>&1 \
         | grep -v "^WARNING: Location" || true
     [ -d "$dir/numpy" ] || { echo "host_site: the aarch64 wheels did not install" >&2; exit 1; }
     rm -rf "$tmp"

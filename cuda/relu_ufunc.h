@@ -92,7 +92,10 @@
      * could raise a flag for a value not returned). */                      \
     RELU_INLINE T leaky_relu_##S(T x, T alpha)                                \
     { return MUL(POS(x) ? ONE : alpha, x); }                                  \
-    /* leaky_relu_grad: 1 where x > 0, alpha where x <= 0, NaN stays NaN */   \
+    RELU_DEFINE_LEAKY_GRAD(S, T, POS, ISNAN, ONE)
+
+/* leaky_relu_grad: 1 where x > 0, alpha where x <= 0, NaN stays NaN */
+#define RELU_DEFINE_LEAKY_GRAD(S, T, POS, ISNAN, ONE)                         \
     RELU_INLINE T leaky_relu_grad_##S(T x, T alpha)                           \
     { T g = POS(x) ? ONE : alpha; return ISNAN(x) ? x : g; }
 
@@ -289,6 +292,167 @@ RELU_DEFINE_FORMULAS(f32, float,  RELU_F32_POS, RELU_F32_ISNAN, RELU_F32_KEEP, 0
 RELU_DEFINE_FORMULAS(f64, double, RELU_F64_POS, RELU_F64_ISNAN, RELU_F64_KEEP, 0.0, 1.0)
 RELU_DEFINE_ADD(f32, float, RELU_F32_ADD)
 RELU_DEFINE_ADD(f64, double, RELU_ADD)
+
+/* ---- the ML formats of ml_dtypes, on their bits ------------------------ */
+/* bfloat16 and the float8, float6 and float4 formats: BITS bits (the low
+ * ones of T), the top one the sign, then the exponent, then MAN significand
+ * bits; exponent bias BIAS.  KIND says where the format keeps its special
+ * values, as ml_dtypes defines them:                                        */
+#define RELU_IEEE   0   /* +-inf, and NaN: exponent all ones, significand not 0 */
+#define RELU_FN     1   /* no inf; NaN: every bit but the sign set (e4m3fn)     */
+#define RELU_FNUZ   2   /* no inf, no -0: NaN is the bit pattern of -0          */
+#define RELU_FINITE 3   /* no inf, no NaN (float6, float4)                      */
+/* The selecting formulas (relu, relu_grad, relu_backward, leaky_relu_grad)
+ * are integer operations on the bits, as for float16: exact, no FP flags,
+ * NaN kept bit for bit.  The arithmetic (leaky_relu's product, add_relu's
+ * sum) is ml_dtypes' own: the operands widened exactly to float32, one
+ * float32 operation, the result rounded to nearest even to the format, as
+ * ml_dtypes converts (relu_f32_to_small): its overflow, NaN and -0 rules.
+ * These functions take the format's constants as arguments; each format's
+ * formulas (RELU_DEFINE_SMALL) pass literals, which the compiler folds.     */
+
+RELU_INLINE unsigned int relu_small_sign(int bits) { return 1u << (bits - 1); }
+/* the magnitude of +-inf in an IEEE format: the exponent all ones */
+RELU_INLINE unsigned int relu_small_inf(int bits, int man)
+{ return ((relu_small_sign(bits) - 1u) >> man) << man; }
+
+RELU_INLINE int relu_small_isnan(unsigned int u, int bits, int man, int kind)
+{
+    unsigned int sign = relu_small_sign(bits), mag = u & (sign - 1u);
+    return kind == RELU_IEEE ? mag > relu_small_inf(bits, man)
+         : kind == RELU_FN   ? mag == sign - 1u
+         : kind == RELU_FNUZ ? u == sign : 0;
+}
+
+/* The tests below are one compare each, so that GCC vectorizes them in the
+ * format's own width (two compares and a branch ran relu_grad at 1/4 of
+ * copy speed on bfloat16).  s is the bits as a signed integer of T's width
+ * (RELU_SMALL_SIGNED), u as unsigned; full: the format fills T.           */
+#define RELU_SMALL_SIGNED(T, x) (sizeof(T) == 1 ? (int)(signed char)(x) : (int)(short)(x))
+
+/* the sign is clear and x is not zero (any NaN is decided first) */
+RELU_INLINE int relu_small_pos(int s, unsigned int u, int bits, int full)
+{ return full ? s > 0 : u - 1u < relu_small_sign(bits) - 1u; }
+
+/* relu keeps x: the sign is clear (+0, x > 0, +NaN), or x is a NaN.  As
+ * for float32, in a format that fills T the bits above those of the
+ * largest negative non-NaN value, as signed, are exactly these.           */
+RELU_INLINE int relu_small_keep(int s, unsigned int u, int bits, int man, int kind, int full)
+{
+    unsigned int sign = relu_small_sign(bits);
+    unsigned int last = sign | (kind == RELU_IEEE ? relu_small_inf(bits, man) : sign - 2u);
+    if (kind == RELU_FNUZ)
+        return u <= sign;                        /* the one NaN is -0's pattern */
+    if (kind == RELU_FINITE)
+        return u < sign;
+    return full ? s > (int)last - (int)(2u * sign) : u < sign || relu_small_isnan(u, bits, man, kind);
+}
+
+/* The value as a float32, exactly (every one of these formats fits). */
+RELU_INLINE float relu_small_to_f32(unsigned int u, int bits, int man, int bias, int kind)
+{
+    unsigned int sign = relu_small_sign(bits), mag = u & (sign - 1u);
+    unsigned int s32 = (u & sign) ? 0x80000000u : 0u;
+    unsigned int e = mag >> man, m = mag & ((1u << man) - 1u);
+    float f;
+    if (bits - 1 - man == 8 && bias == 127)      /* float32's top bits: bfloat16 */
+        return relu_f32_from_bits(u << (32 - bits));
+    if (relu_small_isnan(u, bits, man, kind))
+        return relu_f32_from_bits(s32 | 0x7fc00000u);
+    if (kind == RELU_IEEE && mag == relu_small_inf(bits, man))
+        return relu_f32_from_bits(s32 | 0x7f800000u);
+    if (e != 0u)                                 /* normal */
+        return relu_f32_from_bits(s32 | ((e + 127u - (unsigned int)bias) << 23) | (m << (23 - man)));
+    /* zero or subnormal: m * 2^(1 - bias - man), a normal float32 or 0 (its
+     * exponent is above float32's least), so exact under -ftz too */
+    f = (float)m * relu_f32_from_bits((unsigned int)(128 - bias - man) << 23);
+    return relu_f32_from_bits(s32 | (unsigned int)relu_sbits_f32(f));
+}
+
+/* A float32 to the format, rounded to nearest even, as ml_dtypes converts:
+ * a magnitude above the largest finite one (after rounding) and inf become
+ * inf (IEEE), NaN (FN, FNUZ) or the largest finite value (FINITE); NaN
+ * becomes the format's quiet NaN, signed (IEEE, FN) or its only one (FNUZ);
+ * -0 is +0 in an FNUZ format.  Integer operations only: no FP flags.       */
+RELU_INLINE unsigned int relu_f32_to_small(float f, int bits, int man, int bias, int kind)
+{
+    unsigned int x = (unsigned int)relu_sbits_f32(f), ax = x & 0x7fffffffu;
+    unsigned int sign = relu_small_sign(bits), s = (x >> 31) ? sign : 0u;
+    unsigned int inf = relu_small_inf(bits, man);
+    unsigned int maxmag = kind == RELU_IEEE ? inf - 1u : kind == RELU_FN ? sign - 2u : sign - 1u;
+    unsigned int over = kind == RELU_IEEE ? s | inf : kind == RELU_FN ? s | (sign - 1u)
+                      : kind == RELU_FNUZ ? sign : s | maxmag;
+    unsigned int e32 = ax >> 23, mag;
+    int e = (int)e32 - 127 + bias;               /* the format's biased exponent */
+    if (ax > 0x7f800000u)                        /* NaN */
+        return kind == RELU_IEEE ? s | inf | (1u << (man - 1)) : over;
+    if (ax == 0x7f800000u)
+        return over;
+    if (e >= 1 && e32 != 0u) {                   /* normal in the format, or above */
+        unsigned int shift = 23u - (unsigned int)man;
+        unsigned int t = ax + ((1u << (shift - 1u)) - 1u) + ((ax >> shift) & 1u);
+        mag = (t >> shift) - ((unsigned int)(127 - bias) << man);
+    } else {                                     /* subnormal or zero in the format */
+        unsigned int big = e32 != 0u ? e32 : 1u;
+        unsigned int sig = e32 != 0u ? (ax & 0x7fffffu) | 0x800000u : ax;
+        unsigned int sh = 151u - (unsigned int)(man + bias) - big;
+        if (sh > 24u) {
+            mag = 0u;
+        } else {
+            unsigned int q = sig >> sh, rem = sig & ((1u << sh) - 1u), half = 1u << (sh - 1u);
+            mag = q + ((rem > half) || (rem == half && (q & 1u)));
+        }
+    }
+    if (mag > maxmag)
+        return over;
+    if (mag == 0u && kind == RELU_FNUZ)
+        return 0u;
+    return s | mag;
+}
+
+/* One format's formulas.  leaky_relu and add_relu are ml_dtypes' arithmetic:
+ * leaky_relu(x, a) is x where x > 0 and fmt(float32(a) * float32(x))
+ * where x <= 0, which is (x.astype(float32) * a.astype(float32)).astype(fmt)
+ * there; add_relu is relu(fmt(float32(x) + float32(b))), ml_dtypes' np.add.
+ * A NaN x is kept bit for bit by leaky_relu, with no product made.         */
+#define RELU_DEFINE_SMALL(S, T, BITS, MAN, BIAS, KIND)                        \
+    RELU_INLINE int relu_isnan_##S(T x) { return relu_small_isnan(x, BITS, MAN, KIND); } \
+    RELU_INLINE int relu_pos_##S(T x)                                         \
+    { return relu_small_pos(RELU_SMALL_SIGNED(T, x), x, BITS, BITS == 8 * (int)sizeof(T)); } \
+    RELU_INLINE int relu_keep_##S(T x)                                        \
+    { return relu_small_keep(RELU_SMALL_SIGNED(T, x), x, BITS, MAN, KIND,     \
+                             BITS == 8 * (int)sizeof(T)); }                   \
+    RELU_INLINE float relu_##S##_to_f32(T x)                                  \
+    { return relu_small_to_f32(x, BITS, MAN, BIAS, KIND); }                   \
+    RELU_INLINE T relu_f32_to_##S(float f)                                    \
+    { return (T)relu_f32_to_small(f, BITS, MAN, BIAS, KIND); }                \
+    RELU_DEFINE_FORMULAS(S, T, relu_pos_##S, relu_isnan_##S, relu_keep_##S,   \
+                         (T)0, (T)((BIAS) << (MAN)))                          \
+    RELU_DEFINE_LEAKY_GRAD(S, T, relu_pos_##S, relu_isnan_##S, (T)((BIAS) << (MAN))) \
+    RELU_INLINE T leaky_relu_##S(T x, T alpha)                                \
+    {                                                                         \
+        int one = relu_pos_##S(x) || relu_isnan_##S(x);                       \
+        float slope = one ? 1.0f : relu_##S##_to_f32(alpha);                  \
+        float xf = relu_isnan_##S(x) ? 0.0f : relu_##S##_to_f32(x);           \
+        T y = relu_f32_to_##S(RELU_F32_MUL(slope, xf));                       \
+        return relu_isnan_##S(x) ? x : y;                                     \
+    }                                                                         \
+    RELU_INLINE T relu_add_##S(T x, T b)                                      \
+    { return relu_f32_to_##S(RELU_F32_ADD(relu_##S##_to_f32(x), relu_##S##_to_f32(b))); } \
+    RELU_DEFINE_ADD(S, T, relu_add_##S)
+
+/*                S               T               BITS MAN BIAS KIND            ml_dtypes name */
+RELU_DEFINE_SMALL(bf16,          unsigned short, 16,  7,  127, RELU_IEEE)    /* bfloat16 */
+RELU_DEFINE_SMALL(f8e3m4,        unsigned char,  8,   4,  3,   RELU_IEEE)    /* float8_e3m4 */
+RELU_DEFINE_SMALL(f8e4m3,        unsigned char,  8,   3,  7,   RELU_IEEE)    /* float8_e4m3 */
+RELU_DEFINE_SMALL(f8e4m3b11fnuz, unsigned char,  8,   3,  11,  RELU_FNUZ)    /* float8_e4m3b11fnuz */
+RELU_DEFINE_SMALL(f8e4m3fn,      unsigned char,  8,   3,  7,   RELU_FN)      /* float8_e4m3fn */
+RELU_DEFINE_SMALL(f8e4m3fnuz,    unsigned char,  8,   3,  8,   RELU_FNUZ)    /* float8_e4m3fnuz */
+RELU_DEFINE_SMALL(f8e5m2,        unsigned char,  8,   2,  15,  RELU_IEEE)    /* float8_e5m2 */
+RELU_DEFINE_SMALL(f8e5m2fnuz,    unsigned char,  8,   2,  16,  RELU_FNUZ)    /* float8_e5m2fnuz */
+RELU_DEFINE_SMALL(f6e2m3fn,      unsigned char,  6,   3,  1,   RELU_FINITE)  /* float6_e2m3fn */
+RELU_DEFINE_SMALL(f6e3m2fn,      unsigned char,  6,   2,  3,   RELU_FINITE)  /* float6_e3m2fn */
+RELU_DEFINE_SMALL(f4e2m1fn,      unsigned char,  4,   1,  1,   RELU_FINITE)  /* float4_e2m1fn */
 
 #if RELU_HAS_LONGDOUBLE
 /* long double, from its bits as well.  Its layout differs by platform, as

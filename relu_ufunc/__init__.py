@@ -13,6 +13,7 @@ import operator as _operator
 import os as _os
 import sys as _sys
 
+from relu_ufunc._after_import import after_import as _after_import
 from relu_ufunc._version import __version__
 
 _BACKENDS = ("cython", "numba")
@@ -209,58 +210,18 @@ def _register_with_threadpoolctl(threadpoolctl):
                       RuntimeWarning, stacklevel=2)
 
 
-class _ThreadpoolctlHook:
-    """Registers relu_ufunc's controller right after threadpoolctl is first
-    imported, so that ``import relu_ufunc`` need not import threadpoolctl.
-
-    A meta path finder that answers for the module "threadpoolctl" only: it
-    removes itself, asks the other finders for the real spec, and wraps its
-    loader so that registering follows executing the module.  The module
-    ends up with its own loader; other imports pay one string compare."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "threadpoolctl":
-            return None
-        try:
-            _sys.meta_path.remove(self)
-        except ValueError:
-            pass
-        for finder in _sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            spec = find_spec(name, path, target) if find_spec is not None else None
-            if spec is not None:
-                break
-        else:
-            return None
-        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _RegisteringLoader(spec.loader)
-        return spec
-
-
-class _RegisteringLoader:
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        # The module keeps its real loader (inspect, pkgutil and reload use it).
-        module.__loader__ = self.loader
-        if getattr(module, "__spec__", None) is not None:
-            module.__spec__.loader = self.loader
-        self.loader.exec_module(module)
-        _register_with_threadpoolctl(module)
-
-
 def _hook_threadpoolctl():
-    if "threadpoolctl" in _sys.modules:
-        _register_with_threadpoolctl(_sys.modules["threadpoolctl"])
-    elif not any(isinstance(f, _ThreadpoolctlHook) for f in _sys.meta_path):
-        _sys.meta_path.insert(0, _ThreadpoolctlHook())
+    _after_import("threadpoolctl", _register_with_threadpoolctl)
 
 
 backend, _impl = _select_backend()
+def _register_ml_dtypes(ml_dtypes, impl=_impl):
+    """registering relu_ufunc's ml_dtypes loops"""
+    from relu_ufunc._ml_dtypes import register     # only once ml_dtypes is imported
+    register(impl, ml_dtypes)
+
+
+_after_import("ml_dtypes", _register_ml_dtypes)
 relu = _impl.relu
 relu_grad = _impl.relu_grad
 relu_backward = _impl.relu_backward

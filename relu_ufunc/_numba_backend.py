@@ -19,7 +19,7 @@ import ctypes
 import numpy as np
 
 from relu_ufunc._docs import DOCS
-from relu_ufunc._numba_loops import LOOPS
+from relu_ufunc._numba_loops import LOOPS, ML_LOOPS
 from relu_ufunc._spec import TYPES, UFUNCS
 
 TYPE_ORDER = [t.char for t in TYPES]
@@ -27,13 +27,17 @@ TYPE_ORDER = [t.char for t in TYPES]
 
 # ---- PyUFunc_FromFuncAndData, from NumPy's C-API table ------------------
 
-def _ufunc_c_api():
-    """PyUFunc_FromFuncAndData (callable) and the address of PyUFunc_ee_e_As_ff_f."""
+def _ufunc_api_table():
     from numpy._core import _multiarray_umath as umath
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.restype = ctypes.c_void_p
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    table = (ctypes.c_void_p * 38).from_address(get_pointer(umath._UFUNC_API, None))
+    return (ctypes.c_void_p * 38).from_address(get_pointer(umath._UFUNC_API, None))
+
+
+def _ufunc_c_api():
+    """PyUFunc_FromFuncAndData (callable) and the address of PyUFunc_ee_e_As_ff_f."""
+    table = _ufunc_api_table()
     # Slots of the ufunc C-API table, stable since NumPy 1.x: 1 is
     # PyUFunc_FromFuncAndData, 37 the generic loop PyUFunc_ee_e_As_ff_f.
     prototype = ctypes.PYFUNCTYPE(
@@ -81,6 +85,18 @@ _LOOPS = {}
 def _loop_addresses(name):
     """{"ff->f": (function address, data pointer)} of a ufunc's loops."""
     return dict(_LOOPS[name])
+
+
+def _register_ml(suffix, type_num):
+    """Register the loops of the ML format `suffix` on every ufunc, for the
+    NumPy user dtype `type_num` (PyUFunc_RegisterLoopForType, slot 2 of the
+    ufunc C-API table; NumPy copies the signature)."""
+    register = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_void_p)(_ufunc_api_table()[2])
+    for name, (nin, _) in UFUNCS.items():
+        arg_types = (ctypes.c_int * (nin + 1))(*[type_num] * (nin + 1))
+        index = ML_LOOPS[name][suffix]
+        register(globals()[name], type_num, LOOPS[name][1].address, arg_types, index)
 
 
 def _build_all():

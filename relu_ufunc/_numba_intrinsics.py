@@ -54,6 +54,14 @@ def sbits16(typingctx, h):
     return types.int16(h), codegen
 
 
+@intrinsic
+def f32_from_bits(typingctx, u):
+    """A uint32's bits as a float32."""
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+    return types.float32(u), codegen
+
+
 LOOP_SIGNATURE = types.void(types.CPointer(types.CPointer(types.int8)),
                             types.CPointer(types.intp), types.CPointer(types.intp),
                             types.voidptr)

@@ -83,6 +83,35 @@ TYPES = (
     Type("g", "npy_longdouble", "longdouble", ""),  # Numba has no longdouble
 )
 
+@dataclass(frozen=True)
+class MLType:
+    """One floating format of ml_dtypes, a NumPy user dtype: its loops are
+    registered on the ufuncs when ml_dtypes is imported (relu_ufunc/_ml_dtypes.py).
+    Its layout (bits, significand bits, bias, special values) is written
+    once, on its RELU_DEFINE_SMALL line in cuda/relu_ufunc.h, which
+    small_formats() reads."""
+    name: str        # the attribute of ml_dtypes (ml_dtypes.bfloat16)
+    suffix: str      # the suffix of its formulas in cuda/relu_ufunc.h
+
+
+# Every function has a loop for each of these, whichever ml_dtypes has.
+# Not here: the unsigned formats (float8_e5m3fnu, float8_e8m0fnu), which
+# have no negative values, so relu is the identity on them, and no
+# float8_e8m0fnu zero for relu_grad to return.
+ML_TYPES = (
+    MLType("bfloat16", "bf16"),
+    MLType("float8_e3m4", "f8e3m4"),
+    MLType("float8_e4m3", "f8e4m3"),
+    MLType("float8_e4m3b11fnuz", "f8e4m3b11fnuz"),
+    MLType("float8_e4m3fn", "f8e4m3fn"),
+    MLType("float8_e4m3fnuz", "f8e4m3fnuz"),
+    MLType("float8_e5m2", "f8e5m2"),
+    MLType("float8_e5m2fnuz", "f8e5m2fnuz"),
+    MLType("float6_e2m3fn", "f6e2m3fn"),
+    MLType("float6_e3m2fn", "f6e3m2fn"),
+    MLType("float4_e2m1fn", "f4e2m1fn"),
+)
+
 FUNCTIONS = (
     Function("relu", ("x",), INTEGER_TYPES + FLOAT_TYPES, True),
     Function("relu_grad", ("x",), INTEGER_TYPES + FLOAT_TYPES, True),
@@ -102,6 +131,37 @@ FORMULA_C_TYPES = {
 }
 
 # ---- derived views -----------------------------------------------------------
+
+ML_TYPE_BY_SUFFIX = {t.suffix: t for t in ML_TYPES}
+
+_SMALL = re.compile(r"^RELU_DEFINE_SMALL\((\w+),\s*([\w ]+?),\s*(\d+),\s*(\d+),\s*(\d+),\s*"
+                    r"RELU_(\w+)\)", re.M)
+
+
+@dataclass(frozen=True)
+class SmallFormat:
+    """A format's layout, as its RELU_DEFINE_SMALL line in the header says."""
+    ctype: str       # the C type of its bits
+    bits: int        # value bits (the low ones of ctype), the top one the sign
+    man: int         # significand bits
+    bias: int
+    kind: str        # "IEEE", "FN", "FNUZ" or "FINITE": where its NaN and inf are
+
+    @property
+    def sign(self):
+        return 1 << (self.bits - 1)
+
+    @property
+    def one(self):
+        """The bits of 1.0."""
+        return self.bias << self.man
+
+
+def small_formats(header_text):
+    """{suffix: SmallFormat} of the header's RELU_DEFINE_SMALL lines."""
+    return {m[0]: SmallFormat(m[1].strip(), int(m[2]), int(m[3]), int(m[4]), m[5])
+            for m in _SMALL.findall(header_text)}
+
 
 TYPE_BY_CHAR = {t.char: t for t in TYPES}
 FUNCTION_BY_NAME = {f.name: f for f in FUNCTIONS}
@@ -156,7 +216,8 @@ def scalar_formulas(itemsize_of):
 _DEFINES = {"RELU_DEFINE_FORMULAS": ("relu", "relu_grad", "relu_backward"),
             "RELU_DEFINE_INT": ("relu", "relu_grad", "relu_backward", "add_relu"),
             "RELU_DEFINE_LEAKY": ("leaky_relu", "leaky_relu_grad"),
-            "RELU_DEFINE_ADD": ("add_relu",)}
+            "RELU_DEFINE_ADD": ("add_relu",),
+            "RELU_DEFINE_SMALL": tuple(f.name for f in FUNCTIONS)}
 
 
 def header_formulas(header_text):
@@ -197,3 +258,16 @@ def validate(header_text, itemsize_of):
             if (f.name, sfx) not in defined:
                 raise ValueError(f"cuda/relu_ufunc.h defines no {f.name}_{sfx} "
                                  f"(type {c!r} of {f.name})")
+        for t in ML_TYPES:
+            if (f.name, t.suffix) not in defined:
+                raise ValueError(f"cuda/relu_ufunc.h defines no {f.name}_{t.suffix} "
+                                 f"(ml_dtypes.{t.name})")
+    suffixes = [t.suffix for t in ML_TYPES]
+    if len(set(suffixes)) != len(suffixes) or set(suffixes) & set(FORMULA_C_TYPES):
+        raise ValueError(f"ML_TYPES' suffixes repeat or clash with NumPy types': {suffixes}")
+    formats = small_formats(header_text)
+    for t in ML_TYPES:
+        fmt = formats[t.suffix]
+        if fmt.ctype not in ("unsigned char", "unsigned short") or fmt.kind not in (
+                "IEEE", "FN", "FNUZ", "FINITE"):
+            raise ValueError(f"RELU_DEFINE_SMALL({t.suffix}, ...): {fmt}")
