@@ -96,6 +96,7 @@ def implementations(op, x, dy, y, scratch, nt_copy=None):
         impls += anchors(x, y, nt_copy)
     if op == "relu":
         xs, ys = x[::2], y[:(x.size + 1) // 2]          # a strided input
+        ys2 = y[::2]                                     # and a strided output
         impls += [
             ("relu(x, out=y)", "ours", lambda: ru.relu(x, out=y)),
             ("relu(x)", "ours", lambda: ru.relu(x)),
@@ -103,6 +104,8 @@ def implementations(op, x, dy, y, scratch, nt_copy=None):
             ("relu(x[::2], out=z)", "ours", lambda: ru.relu(xs, out=ys)),
             ("np.abs(x, out=x)", "anchor", lambda: np.abs(scratch, out=scratch)),
             ("np.abs(x[::2], out=z)", "anchor", lambda: np.abs(xs, out=ys)),
+            ("relu(x[::2], out=y[::2])", "ours", lambda: ru.relu(xs, out=ys2)),
+            ("np.abs(x[::2], out=y[::2])", "anchor", lambda: np.abs(xs, out=ys2)),
             ("x.copy()", "floor", lambda: x.copy()),
             ("np.positive(x)", "floor", lambda: np.positive(x)),
             ("np.maximum(x, 0, out=y)", "other", lambda: np.maximum(x, 0, out=y)),
@@ -280,6 +283,7 @@ TARGETS = [
     ("relu_backward", "relu_backward(dy, x, out=y)", L2, BIG, 1.05, None),
     ("relu", "relu(x, out=x)", ("np.abs(x, out=x)",), BIG, 1.0, None),
     ("relu", "relu(x[::2], out=z)", ("np.abs(x[::2], out=z)",), BIG, 1.1, None),
+    ("relu", "relu(x[::2], out=y[::2])", ("np.abs(x[::2], out=y[::2])",), BIG, 1.1, None),
     ("leaky_relu", "leaky_relu(x, a, out=y)", ("np.abs(x, out=y)",), BIG, 1.1,
      "np.multiply(x, a, out=y)"),
     ("relu", "relu(x, out=y)", ("np.maximum(x, 0)",), SMALL, 0.45, "np.positive(x, out=y)"),
