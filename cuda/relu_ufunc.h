@@ -19,6 +19,10 @@
  *   T leaky_relu_S(T x, T alpha)        S: f16 f32 f64 ld
  *   T leaky_relu_grad_S(T x, T alpha)   S: f16 f32 f64 ld
  *   T add_relu_S(T x, T b)              S: i8 u8 i16 u16 i32 u32 i64 u64 f16 f32 f64 ld
+ *   and all six for the ml_dtypes formats, S: bf16 f8e3m4 f8e4m3 f8e4m3b11fnuz
+ *   f8e4m3fn f8e4m3fnuz f8e5m2 f8e5m2fnuz f6e2m3fn f6e3m2fn f4e2m1fn, each on
+ *   its bits: T unsigned short for bf16, unsigned char for the others
+ *   (RELU_DEFINE_SMALL below; docs/contract.md, "ml_dtypes formats").
  *
  * T by suffix S: i8 signed char, u8 unsigned char, i16 short, u16 unsigned
  * short, i32 int, u32 unsigned int, i64 long long, u64 unsigned long long,

@@ -4,29 +4,70 @@ The kernels call the formulas of cuda/relu_ufunc.h, the header the CPU loops
 include; nothing here restates a formula.  Nothing here imports CuPy: NVRTC
 or nvcc can compile every kernel on a machine with no GPU (the tests do).
 """
+import functools
+import os
+import sys
+
 import numpy as np
 
-from relu_ufunc._spec import (ARG_NAMES, FORMULA_C_TYPES, FUNCTIONS, UFUNCS, formula_suffix,
-                              formula_suffixes)
+from relu_ufunc._spec import (ARG_NAMES, FORMULA_C_TYPES, FUNCTIONS, ML_TYPES, UFUNCS,
+                              formula_suffix, formula_suffixes, small_formats)
 
 # No longdouble on the GPU.
 GPU_CHARS = {name: "".join(c for c in chars if c != "g") for name, (_, chars) in UFUNCS.items()}
+_ML_SUFFIX = {t.name: t.suffix for t in ML_TYPES}
 
 
-def suffix(char):
-    return formula_suffix(char, np.dtype(char).itemsize)
+def ml_gpu_dtypes():
+    """The ml_dtypes formats with GPU kernels (every function has them),
+    once ml_dtypes is imported: no array of one can exist before."""
+    ml = sys.modules.get("ml_dtypes")
+    if ml is None:
+        return []
+    return [np.dtype(getattr(ml, t.name)) for t in ML_TYPES if t.gpu and hasattr(ml, t.name)]
+
+
+def is_ml(dtype):
+    return np.dtype(dtype).name in _ML_SUFFIX
+
+
+def suffix(dtype):
+    """The formula suffix of a dtype (or type character)."""
+    dtype = np.dtype(dtype)
+    if is_ml(dtype):
+        return _ML_SUFFIX[dtype.name]
+    return formula_suffix(dtype.char, dtype.itemsize)
+
+
+@functools.lru_cache(maxsize=None)
+def ml_c_types():
+    """{suffix: C type of its bits} of the ml_dtypes formats, from their
+    RELU_DEFINE_SMALL lines in the header."""
+    import relu_ufunc
+    with open(os.path.join(relu_ufunc.get_include(), "relu_ufunc.h")) as f:
+        return {sfx: fmt.ctype for sfx, fmt in small_formats(f.read()).items()}
+
+
+def c_type(dtype):
+    """The C type of the formulas' values for a dtype."""
+    sfx = suffix(dtype)
+    return FORMULA_C_TYPES.get(sfx) or ml_c_types()[sfx]
 
 
 def storage_dtype(dtype):
-    """The dtype the kernel sees: float16 as uint16 bits (a zero-copy view)."""
-    return np.dtype(np.uint16) if dtype == np.float16 else np.dtype(dtype)
+    """The dtype the kernel sees: float16 and the ml_dtypes formats as their
+    bits, an unsigned integer of their size (a zero-copy view)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float16 or is_ml(dtype):
+        return np.dtype(f"u{dtype.itemsize}")
+    return dtype
 
 
 def kernel_spec(name, dtype, masked):
     """(in_params, out_params, operation, kernel name) for cupy.ElementwiseKernel,
     for the loop dtype `dtype` (float16 is passed as its uint16 bits)."""
     dtype = np.dtype(dtype)
-    sfx = suffix(dtype.char)
+    sfx = suffix(dtype)
     ctype = storage_dtype(dtype).name          # CuPy's spelling of the C type
     ins = ARG_NAMES[name]
     in_params = ", ".join(f"{ctype} {a}" for a in ins) + (", bool m" if masked else "")
@@ -60,12 +101,13 @@ def vector_width(dtype):
 
 
 def gpu_dtypes(name):
-    """The distinct dtypes of `name`'s GPU loops, in NumPy's order."""
-    return list(dict.fromkeys(np.dtype(c) for c in GPU_CHARS[name]))
+    """The distinct dtypes of `name`'s GPU loops, in NumPy's order, then the
+    ml_dtypes formats'."""
+    return list(dict.fromkeys(np.dtype(c) for c in GPU_CHARS[name])) + ml_gpu_dtypes()
 
 
 def raw_kernel_name(name, dtype, form):
-    return f"relu_ufunc_{name}_{suffix(np.dtype(dtype).char)}_{form}"
+    return f"relu_ufunc_{name}_{suffix(dtype)}_{form}"
 
 
 def raw_kernel_source(name, dtype, form):
@@ -74,8 +116,8 @@ def raw_kernel_source(name, dtype, form):
     vectors where every pointer is aligned.  Launch with any grid of
     BLOCK-thread blocks: the loops stride by the grid."""
     dtype = np.dtype(dtype)
-    sfx, w = suffix(dtype.char), vector_width(dtype)
-    ctype = FORMULA_C_TYPES[sfx]
+    sfx, w = suffix(dtype), vector_width(dtype)
+    ctype = c_type(dtype)
     ins = ARG_NAMES[name]
     arrays = [a for a, f in zip(ins, form) if f == "a"]
     params = ", ".join(f"const {ctype} *{a}" if f == "a" else f"{ctype} {a}"
@@ -137,11 +179,16 @@ def grid(n, per_block):
 # width once (i64 on LP64), so each suffix is listed once.
 PUBLIC_SUFFIXES = {f.name: formula_suffixes(f, lambda c: np.dtype(c).itemsize)
                    for f in FUNCTIONS}
+# The ml_dtypes formats' formulas are public too (bfloat16 kernels of a
+# user's own), all six for each, on the bits of its format.
+PUBLIC_ML_SUFFIXES = tuple(t.suffix for t in ML_TYPES)
 
 
 def public_header_functions(device=False):
     """[(C name, argument names, C type)] of the header's public API; with
     device=True, those a CUDA kernel can call (no long double)."""
-    return [(f"{name}_{sfx}", args, FORMULA_C_TYPES[sfx])
+    ml = ml_c_types()
+    return [(f"{name}_{sfx}", args, FORMULA_C_TYPES.get(sfx) or ml[sfx])
             for name, args in ARG_NAMES.items()
-            for sfx in PUBLIC_SUFFIXES[name] if not (device and sfx == "ld")]
+            for sfx in PUBLIC_SUFFIXES[name] + PUBLIC_ML_SUFFIXES
+            if not (device and sfx == "ld")]

@@ -10,7 +10,7 @@ every decision on a machine with no GPU.
 import numpy as np
 
 import relu_ufunc
-from relu_ufunc._cuda_kernels import BLOCK, GPU_CHARS, gpu_dtypes, grid, per_block
+from relu_ufunc._cuda_kernels import BLOCK, gpu_dtypes, grid, is_ml, per_block, storage_dtype
 from relu_ufunc._resolution import loop_dtype
 from relu_ufunc._spec import UFUNCS
 
@@ -20,7 +20,7 @@ def resolve(name, dtypes, dtype=None):
     its type), with ``dtype=``: NumPy's choice (`loop_dtype`), where the GPU
     has that loop (not longdouble)."""
     loop = loop_dtype(getattr(relu_ufunc, name), dtypes, dtype)
-    if loop.char not in GPU_CHARS[name]:
+    if loop not in gpu_dtypes(name):
         shown = ", ".join(repr(d) for d in dtypes)
         raise TypeError(f"ufunc '{name}' not supported for the input types ({shown}) on the "
                         f"GPU: NumPy's loop for them is {loop}, which the GPU does not have")
@@ -56,9 +56,15 @@ def fast_dtypes(name, scalar=False):
 
 def fast_entry(kernel, dtype):
     """What the fast path needs of one (function, dtype): the kernel, the
-    elements per block, the itemsize and the scalar type (for alpha)."""
+    elements per block, the itemsize and the scalar converter (alpha as the kernel takes it)."""
     dtype = np.dtype(dtype)
-    return kernel, per_block(dtype), dtype.itemsize, dtype.type
+    scalar = dtype.type
+    if is_ml(dtype):        # by its bits: CuPy need not know the format's scalars
+        bits = storage_dtype(dtype)
+
+        def scalar(b):
+            return np.asarray(b, dtype).view(bits)[()]
+    return kernel, per_block(dtype), dtype.itemsize, scalar
 
 
 def make_fast(nin, view, arrays, scalars, empty):

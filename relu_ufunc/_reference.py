@@ -57,6 +57,11 @@ def same_bits(a, b):
     same sign of zero, NaN in the same places (payloads aside)."""
     if a.dtype != b.dtype or a.shape != b.shape:
         return False
+    if a.dtype.kind == "V" and a.dtype.itemsize in (1, 2):   # an ml_dtypes format
+        nan_a, nan_b = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
+        bits = f"u{a.dtype.itemsize}"
+        return bool(np.array_equal(nan_a, nan_b) and np.array_equal(
+            np.ascontiguousarray(a).view(bits)[~nan_a], np.ascontiguousarray(b).view(bits)[~nan_b]))
     if a.dtype.kind != "f":
         return bool(np.array_equal(a, b))
     nan_a, nan_b = np.isnan(a), np.isnan(b)

@@ -92,6 +92,7 @@ class MLType:
     small_formats() reads."""
     name: str        # the attribute of ml_dtypes (ml_dtypes.bfloat16)
     suffix: str      # the suffix of its formulas in cuda/relu_ufunc.h
+    gpu: bool = False  # relu_ufunc.cuda has its kernels (CuPy takes such arrays)
 
 
 # Every function has a loop for each of these, whichever ml_dtypes has.
@@ -99,7 +100,7 @@ class MLType:
 # have no negative values, so relu is the identity on them, and no
 # float8_e8m0fnu zero for relu_grad to return.
 ML_TYPES = (
-    MLType("bfloat16", "bf16"),
+    MLType("bfloat16", "bf16", gpu=True),      # CuPy 14: no float8 arrays
     MLType("float8_e3m4", "f8e3m4"),
     MLType("float8_e4m3", "f8e4m3"),
     MLType("float8_e4m3b11fnuz", "f8e4m3b11fnuz"),

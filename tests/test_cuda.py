@@ -581,3 +581,33 @@ def test_gpu_numba_device_arrays_without_copy():
     d = cuda.to_device(np.asarray([-1.0, 3.0], np.float32))
     rc.relu(d, out=d)
     assert d.copy_to_host().tolist() == [0.0, 3.0]
+
+
+@pytest.mark.parametrize("name", list(_cuda_kernels.GPU_CHARS))
+def test_gpu_bfloat16_every_pattern(name):
+    """ml_dtypes' bfloat16 on the GPU: every one of its 2^16 bit patterns
+    (against random partners for two inputs, and a Python float alpha),
+    contiguous (the fast path) and reversed (the general path), bit for bit
+    the CPU ufunc's and of its dtype (docs/gpu.md)."""
+    cp, rc = _gpu()
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(5)
+    x = np.arange(2 ** 16, dtype=np.uint16).view(bf)
+    other = rng.integers(0, 2 ** 16, x.size).astype(np.uint16).view(bf)
+    nin = ru.__dict__[name].nin
+    calls = [[x]] if nin == 1 else [[other, x] if name == "relu_backward" else [x, other]]
+    if name.startswith("leaky"):
+        calls.append([x, 0.01])
+    for args in calls:
+        dev = [cp.asarray(a) if isinstance(a, np.ndarray) else a for a in args]
+        with np.errstate(all="ignore"):
+            expected = getattr(ru, name)(*args)
+        got = getattr(rc, name)(*dev)
+        assert got.dtype == bf
+        assert _reference.same_bits(cp.asnumpy(got), expected), name
+        rev = [a[::-1] if isinstance(a, np.ndarray) else a for a in args]
+        with np.errstate(all="ignore"):
+            expected = getattr(ru, name)(*rev)
+        got = getattr(rc, name)(*[a[::-1] if not isinstance(a, float) else a for a in dev])
+        assert _reference.same_bits(cp.asnumpy(got), expected), (name, "reversed")

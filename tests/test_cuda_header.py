@@ -147,11 +147,20 @@ def documented_api(text, prefix):
     return api
 
 
+def ml_suffixes_listed(text):
+    """The suffixes after 'ml_dtypes formats, S:' in `text`, up to the comma."""
+    import re
+    listed = re.search(r"ml_dtypes formats, S:([^,]*),", text).group(1)
+    return tuple(listed.replace("*", " ").split())
+
+
 def test_header_documents_exactly_the_public_functions():
     text = open(os.path.join(HEADER_DIR, "relu_ufunc.h")).read()
-    api = documented_api(text.split("PUBLIC API")[1].split("*/")[0], r"^ \*\s+")
+    public = text.split("PUBLIC API")[1].split("*/")[0]
+    api = documented_api(public, r"^ \*\s+")
     assert api == {name: (args, _cuda_kernels.PUBLIC_SUFFIXES[name])
                    for name, args in ARG_NAMES.items()}
+    assert ml_suffixes_listed(public) == _cuda_kernels.PUBLIC_ML_SUFFIXES
 
 
 def test_gpu_docs_list_the_public_functions():
@@ -160,6 +169,7 @@ def test_gpu_docs_list_the_public_functions():
         sig = f"{name}_S({', '.join('T ' + a for a in args)})"
         assert sig in readme, sig
         assert " ".join(_cuda_kernels.PUBLIC_SUFFIXES[name]) in readme, name
+    assert ml_suffixes_listed(readme) == _cuda_kernels.PUBLIC_ML_SUFFIXES
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")

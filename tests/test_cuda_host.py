@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from relu_ufunc import _cuda_kernels, _cuda_plan, _reference
-from relu_ufunc._spec import UFUNCS
+from relu_ufunc._spec import ML_TYPES, UFUNCS
+
+try:     # the GPU has kernels for ml_dtypes' bfloat16 once ml_dtypes is imported
+    import ml_dtypes  # noqa: F401  (a test extra: CI always has it)
+except ImportError:
+    ml_dtypes = None
 
 F4, F2, F8, I1 = (np.dtype(c) for c in ("float32", "float16", "float64", "int8"))
 BASE = 0x7F0000000000          # a made-up device address, 256-byte aligned
@@ -242,8 +247,11 @@ def test_fast_tables_agree_with_numpy_resolution():
             assert (d in fast) == own, (name, c)
         for d in _cuda_plan.fast_dtypes(name, scalar=True):
             assert nin == 2 and _cuda_plan.resolve(name, [d, float]) == d
-    assert _cuda_plan.fast_dtypes("leaky_relu", scalar=True) == [F2, F4, F8]
+    ml = _cuda_kernels.ml_gpu_dtypes()            # bfloat16, where ml_dtypes is
+    assert _cuda_plan.fast_dtypes("leaky_relu", scalar=True) == [F2, F4, F8] + ml
     assert np.dtype(np.bool_) not in _cuda_plan.fast_dtypes("relu")
+    for name in UFUNCS:
+        assert all(d in _cuda_plan.fast_dtypes(name) for d in ml), name
 
 
 # ---- PyTorch: device, grad, stream -------------------------------------------------
@@ -431,7 +439,13 @@ def test_module_tables_cover_the_fast_dtypes():
             for d, (kernel, per_block, itemsize, stype) in table.items():
                 assert kernel.name == _cuda_kernels.raw_kernel_name(name, d, form)
                 assert f'extern "C" __global__ void {kernel.name}(' in kernel.code
-                assert per_block == 128 * (16 // d.itemsize) and stype is d.type
+                assert per_block == 128 * (16 // d.itemsize)
+                if _cuda_kernels.is_ml(d):      # alpha as its bits
+                    bits = _cuda_kernels.storage_dtype(d)
+                    assert stype(0.1) == np.asarray(0.1, d).view(bits)[()]
+                    assert type(stype(0.1)) is bits.type
+                else:
+                    assert stype is d.type
 
 
 # ---- the raw kernels' sources --------------------------------------------------------
@@ -512,7 +526,8 @@ def test_public_functions_are_device_functions_of_the_documented_types():
            'extern "C" __global__ void api(double *out, int v) {\n' + "\n".join(body) + "\n}\n")
     ptx = compile_(src, ["-I" + relu_ufunc.get_include()])
     assert ".entry api(" in ptx
-    assert len(_cuda_kernels.public_header_functions(device=True)) == 4 * 11 + 2 * 3
+    assert len(_cuda_kernels.public_header_functions(device=True)) == (
+        4 * 11 + 2 * 3 + len(UFUNCS) * len(ML_TYPES))
 
 
 # ---- the raw kernels' indexing, run on the host ------------------------------------
@@ -548,7 +563,7 @@ def host_kernels(tmp_path_factory):
     import os
     import shutil
     import relu_ufunc
-    from relu_ufunc._spec import ARG_NAMES, FORMULA_C_TYPES
+    from relu_ufunc._spec import ARG_NAMES
     cxx = shutil.which("c++") or shutil.which("g++")
     if cxx is None:
         pytest.skip("no C++ compiler")
@@ -556,7 +571,7 @@ def host_kernels(tmp_path_factory):
     src = [EMULATION, header, _cuda_kernels.VECTOR_PREAMBLE]
     for name, d, form in _kernels():
         kname = _cuda_kernels.raw_kernel_name(name, d, form)
-        ctype = FORMULA_C_TYPES[_cuda_kernels.suffix(d.char)]
+        ctype = _cuda_kernels.c_type(d)
         params = [(f"const {ctype} *" if f == "a" else f"{ctype} ") + a
                   for a, f in zip(ARG_NAMES[name], form)]
         names = list(ARG_NAMES[name])
@@ -578,7 +593,7 @@ def host_kernels(tmp_path_factory):
     lib = ctypes.CDLL(str(tmp / "raw.so"))
     drivers = {}
     for name, d, form in _kernels():
-        ctype = getattr(ctypes, CTYPES[FORMULA_C_TYPES[_cuda_kernels.suffix(d.char)]])
+        ctype = getattr(ctypes, CTYPES[_cuda_kernels.c_type(d)])
         fn = getattr(lib, "drive_" + _cuda_kernels.raw_kernel_name(name, d, form))
         fn.argtypes = ([ctypes.c_void_p if f == "a" else ctype for f in form]
                        + [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint])
