@@ -156,24 +156,30 @@ def numba_ml_loop(spec, t):
 
 def generate_numba_loops(spec):
     """The Numba backend's loops: pure Python, so generated even where no C
-    compiler is, which is when that backend is needed."""
-    ufuncs, all_loops = [], {}
+    compiler is, which is when that backend is needed.  Two modules: the
+    NumPy types' loops, and the ml_dtypes formats' (imported only once
+    ml_dtypes is)."""
     ml = [numba_ml_loop(spec, t) for t in spec["ML_TYPES"]]
-    for fn in spec["FUNCTIONS"]:
-        loops = [numba_loop(t) for t in spec["numba_types"](fn)]
-        all_loops.update((lp.char, lp) for lp in loops + ml)
-        ufuncs.append(SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops, ml_loops=ml,
-                                      params=", ".join(fn.args),
-                                      half_via_float="e" in fn.types and not fn.select_only))
+    outputs = []
+    for part in ("numpy", "ml"):
+        ufuncs, all_loops = [], {}
+        for fn in spec["FUNCTIONS"]:
+            loops = ml if part == "ml" else [numba_loop(t) for t in spec["numba_types"](fn)]
+            all_loops.update((lp.char, lp) for lp in loops)
+            ufuncs.append(SimpleNamespace(name=fn.name, nin=fn.nin, part=loops,
+                                          params=", ".join(fn.args),
+                                          half_via_float="e" in fn.types and not fn.select_only))
+        outputs.append((part, ufuncs, list(all_loops.values())))
     # Numba's on-disk cache of the loops is keyed on this generated file's
     # mtime: naming the hash of the helpers they inline makes an edit there
     # change this file, and so recompile them.
     import hashlib
     with open(os.path.join(HERE, "relu_ufunc", "_numba_small.py"), "rb") as f:
         inlined = hashlib.sha256(f.read()).hexdigest()[:16]
-    return expand("relu_ufunc/_numba_loops.py.in",
-                  os.path.join(HERE, "relu_ufunc", "_numba_loops.py"),
-                  ufuncs=ufuncs, loops=list(all_loops.values()), inlined=inlined)
+    for part, ufuncs, loops in outputs:
+        name = "_numba_ml_loops.py" if part == "ml" else "_numba_loops.py"
+        expand("relu_ufunc/_numba_loops.py.in", os.path.join(HERE, "relu_ufunc", name),
+               ufuncs=ufuncs, loops=loops, inlined=inlined, ml=part == "ml")
 
 
 def compile_args():

@@ -22,7 +22,7 @@ import relu_ufunc
 def import_seconds(backend, clear_cache=False):
     pkg = os.path.dirname(relu_ufunc.__file__)
     if clear_cache:
-        for f in glob.glob(os.path.join(pkg, "__pycache__", "_numba_loops*.nb*")):
+        for f in glob.glob(os.path.join(pkg, "__pycache__", "_numba_*loops*.nb*")):
             os.remove(f)
     code = ("import time; t = time.perf_counter(); import relu_ufunc; "
             "print(time.perf_counter() - t)")

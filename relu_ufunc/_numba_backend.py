@@ -19,7 +19,7 @@ import ctypes
 import numpy as np
 
 from relu_ufunc._docs import DOCS
-from relu_ufunc._numba_loops import LOOPS, ML_LOOPS
+from relu_ufunc._numba_loops import LOOPS
 from relu_ufunc._spec import TYPES, UFUNCS
 
 TYPE_ORDER = [t.char for t in TYPES]
@@ -93,10 +93,12 @@ def _register_ml(suffix, type_num):
     ufunc C-API table; NumPy copies the signature)."""
     register = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p)(_ufunc_api_table()[2])
+    from relu_ufunc._numba_ml_loops import ML_LOOPS     # compiled on first use
     for name, (nin, _) in UFUNCS.items():
         arg_types = (ctypes.c_int * (nin + 1))(*[type_num] * (nin + 1))
-        index = ML_LOOPS[name][suffix]
-        register(globals()[name], type_num, LOOPS[name][1].address, arg_types, index)
+        entry, index = ML_LOOPS[name][0], ML_LOOPS[name][1][suffix]
+        _KEEP_ALIVE.append(entry)
+        register(globals()[name], type_num, entry.address, arg_types, index)
 
 
 def _build_all():

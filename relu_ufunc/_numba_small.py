@@ -2,7 +2,9 @@
 relu_f32_to_small in cuda/relu_ufunc.h, line for line, on the bits (Numba
 has no such types).  The format's constants (bits, significand bits, bias,
 kind) are arguments, as in C; the generated loops pass the literals of the
-header's RELU_DEFINE_SMALL line, which LLVM folds once these are inlined.
+header's RELU_DEFINE_SMALL line, which LLVM folds where it inlines these.
+Plain @njit functions, not inline="always": inlining them in Numba's IR at
+every call made the backend's first compile 9x slower.
 Integers are int64 here (Numba's), which holds every intermediate of the
 C's 32-bit unsigned arithmetic without wrapping."""
 import numpy as np
@@ -14,7 +16,7 @@ IEEE, FN, FNUZ, FINITE = 0, 1, 2, 3     # RELU_IEEE ... RELU_FINITE
 KINDS = {"IEEE": IEEE, "FN": FN, "FNUZ": FNUZ, "FINITE": FINITE}
 
 
-@njit(inline="always")
+@njit
 def small_isnan(u, bits, man, kind):
     sign = 1 << (bits - 1)
     mag = u & (sign - 1)
@@ -27,7 +29,7 @@ def small_isnan(u, bits, man, kind):
     return False
 
 
-@njit(inline="always")
+@njit
 def small_to_f32(u, bits, man, bias, kind):
     u = np.int64(u)
     sign = 1 << (bits - 1)
@@ -46,7 +48,7 @@ def small_to_f32(u, bits, man, bias, kind):
     return f32_from_bits(np.uint32(s32 | np.int64(sbits(f))))
 
 
-@njit(inline="always")
+@njit
 def small_from_f32(f, bits, man, bias, kind):
     x = np.int64(sbits(f)) & 0xFFFFFFFF
     ax = x & 0x7FFFFFFF

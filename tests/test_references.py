@@ -10,10 +10,10 @@ import pytest
 
 from conftest import SOURCE_ROOT, source_file
 
-# What setup.py generates (build/src/relu_ufunc, relu_ufunc/_numba_loops.py)
+# What setup.py generates (build/src/relu_ufunc, relu_ufunc/_numba_*loops.py)
 # and what the benchmarks write when they run, by name.
-GENERATED = {"_loops.h", "_ufuncs.pyx", "_ufuncs.c", "_numba_loops.py", "_scalar_api.pxi",
-             "_constants.h", "_build_info.h"}
+GENERATED = {"_loops.h", "_ufuncs.pyx", "_ufuncs.c", "_numba_loops.py", "_numba_ml_loops.py",
+             "_scalar_api.pxi", "_constants.h", "_build_info.h"}
 EXTENSIONS = r"(?:py|pyi|pyx|pxi|h|c|in|md|txt|png|json|sh|toml|cfg)"
 # A path with a folder: relu_ufunc/_spec.py, ../benchmarks/results/x.png
 PATH = re.compile(r"(?<![\w./$<{-])((?:\.\./)?(?:[\w.-]+/)+[\w.-]+\." + EXTENSIONS + r")\b")
