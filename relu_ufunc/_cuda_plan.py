@@ -58,13 +58,16 @@ def fast_entry(kernel, dtype):
     """What the fast path needs of one (function, dtype): the kernel, the
     elements per block, the itemsize and the scalar converter (alpha as the kernel takes it)."""
     dtype = np.dtype(dtype)
-    scalar = dtype.type
-    if is_ml(dtype):        # by its bits: CuPy need not know the format's scalars
-        bits = storage_dtype(dtype)
+    return kernel, per_block(dtype), dtype.itemsize, _scalar_converter(dtype)
 
-        def scalar(b):
-            return np.asarray(b, dtype).view(bits)[()]
-    return kernel, per_block(dtype), dtype.itemsize, scalar
+
+def _scalar_converter(dtype):
+    """alpha as the kernel takes it: the dtype's scalar, or an ml_dtypes
+    format's bits (CuPy need not know the format's scalars)."""
+    if not is_ml(dtype):
+        return dtype.type
+    bits = storage_dtype(dtype)
+    return lambda b: np.asarray(b, dtype).view(bits)[()]
 
 
 def make_fast(nin, view, arrays, scalars, empty):
