@@ -108,20 +108,25 @@ def loops_of(spec, fn):
     for c in fn.types:
         t = spec["TYPE_BY_CHAR"][c]
         out.append(SimpleNamespace(char=c, ctype=t.npy_ctype, dtype=np.dtype(c).name,
-                                   suffix=t.formula_suffix(np.dtype(c).itemsize)))
+                                   suffix=t.formula_suffix(np.dtype(c).itemsize),
+                                   scalar=False, attr=""))
     return out
 
 
-def ml_loops(spec):
+def ml_loops(spec, fn):
     """The C loops of the ML formats (every function has them): named by the
-    formula suffix, as they have no NumPy type character."""
+    formula suffix, as they have no NumPy type character; their arithmetic
+    (a function that does more than select) has scalar kernels only."""
+    scalar = not fn.select_only
     return [SimpleNamespace(char=t.suffix, ctype=spec["SMALL"][t.suffix].ctype, dtype=t.name,
-                            suffix=t.suffix) for t in spec["ML_TYPES"]]
+                            suffix=t.suffix, scalar=scalar,
+                            attr="RELU_SCALAR_KERNEL " if scalar else "")
+            for t in spec["ML_TYPES"]]
 
 
 def generate_cython_loops(spec):
     ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops_of(spec, fn),
-                              ml_loops=ml_loops(spec))
+                              ml_loops=ml_loops(spec, fn))
               for fn in spec["FUNCTIONS"]]
     expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),

@@ -43,6 +43,14 @@
 #  define RELU_UNROLL
 #endif
 
+/* A kernel left scalar (see levels() in _loops.h.in): GCC's vectorizer off.
+ * Clang has no per-function switch, and vectorizes such loops less eagerly. */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define RELU_SCALAR_KERNEL __attribute__((optimize("no-tree-vectorize")))
+#else
+#  define RELU_SCALAR_KERNEL
+#endif
+
 /* The level of the builds that run, and the highest this CPU runs (both
  * in _plan.c, with the store plan: the runtime state of the kernels). */
 RELU_HIDDEN extern int relu_level;
