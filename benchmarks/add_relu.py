@@ -13,7 +13,6 @@ target: add_relu at or below 1.05x np.add, from 1e3 to 1e8.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -21,6 +20,7 @@ import relu_ufunc as ru
 if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.cpu import cpu_name  # noqa: E402
+from benchmarks.interleaved import medians  # noqa: E402
 
 SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 COLUMNS = 1000
@@ -42,24 +42,12 @@ def two_passes(z, b):
 IMPLEMENTATIONS = {"np.add": add, "add_relu": fused, "two passes": two_passes}
 
 
-def timed(f, z, b, reps):
-    t = time.perf_counter()
-    for _ in range(reps):
-        f(z, b)
-    return (time.perf_counter() - t) / reps
-
-
 def measure(n, dtype, rounds, rng):
     z = rng.standard_normal((n // COLUMNS, COLUMNS)).astype(dtype)
     # mixed signs, small: z neither grows nor shrinks much over the calls
     b = (rng.standard_normal(COLUMNS) * 1e-3).astype(dtype)
-    once = timed(add, z, b, 1)
-    reps = max(1, int(2e-3 / max(once, 1e-9)))
-    samples = {name: [] for name in IMPLEMENTATIONS}
-    for _ in range(rounds):
-        for name in rng.permutation(list(IMPLEMENTATIONS)):
-            samples[name].append(timed(IMPLEMENTATIONS[name], z, b, reps))
-    return {name: float(np.median(v)) for name, v in samples.items()}
+    calls = {name: (lambda f=f: f(z, b)) for name, f in IMPLEMENTATIONS.items()}
+    return medians(calls, "np.add", rounds, rng)
 
 
 def main(argv=None):

@@ -16,7 +16,6 @@ from 1e3 to 1e8.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -24,6 +23,7 @@ import relu_ufunc as ru
 if __package__ in (None, ""):      # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.cpu import cpu_name  # noqa: E402
+from benchmarks.interleaved import medians  # noqa: E402
 
 SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 
@@ -41,24 +41,11 @@ def implementations(x, dy, y, zero):
     }
 
 
-def timed(f, reps):
-    t = time.perf_counter()
-    for _ in range(reps):
-        f()
-    return (time.perf_counter() - t) / reps
-
-
 def measure(n, dtype, rounds, rng):
     x = rng.standard_normal(n).astype(np.float32).astype(dtype)
     dy = rng.standard_normal(n).astype(np.float32).astype(dtype)
     y = np.empty_like(x)
-    impls = implementations(x, dy, y, np.zeros((), dtype))
-    reps = max(1, int(2e-3 / max(timed(impls["np.copyto"], 1), 1e-9)))
-    samples = {name: [] for name in impls}
-    for _ in range(rounds):
-        for name in rng.permutation(list(impls)):
-            samples[name].append(timed(impls[name], reps))
-    return {name: float(np.median(v)) for name, v in samples.items()}
+    return medians(implementations(x, dy, y, np.zeros((), dtype)), "np.copyto", rounds, rng)
 
 
 def main(argv=None):

@@ -102,3 +102,10 @@ def test_add_relu_benchmark_times_the_three_spellings(capsys):
     out = capsys.readouterr().out
     assert "np.add" in out and "add_relu/add" in out and "1e+03 |" in out
     assert "worst add_relu / np.add" in out
+
+
+def test_ml_formats_benchmark_prints_its_ratios(capsys):
+    pytest.importorskip("ml_dtypes")
+    source_module("benchmarks.ml_formats").main(["--max-n", "1e3", "--rounds", "2"])
+    out = capsys.readouterr().out
+    assert "bfloat16, out=y" in out and "1e+03 |" in out and "worst ratio to the anchor" in out
