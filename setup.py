@@ -23,6 +23,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join("build", "src", "relu_ufunc")  # generated Cython
+BUILD_INFO = os.path.join(GEN_DIR, "_build_info.h")  # the probes' report
 
 def expand_text(text, out):
     """Write `out` only when it changes, so that unchanged builds are not
@@ -352,7 +353,12 @@ class build_ext_checked(build_ext):
                                    f"build; please report it with this message.")
         info = describe(features, None if threads else threads_off)
         print(info, flush=True)
-        expand_text(f'#define RELU_BUILD_INFO "{info}"\n', os.path.join(GEN_DIR, "_build_info.h"))
+        # Also beside the .c, where cythonize put its copy of the last one
+        # (the .c includes that copy first).
+        for ext in self.extensions:
+            for where in {GEN_DIR, os.path.dirname(ext.sources[0])}:
+                expand_text(f'#define RELU_BUILD_INFO "{info}"\n',
+                            os.path.join(where, os.path.basename(BUILD_INFO)))
         for ext in self.extensions:
             ext.extra_compile_args = [*ext.extra_compile_args, *thread_flags, *user_flags("CFLAGS")]
             ext.extra_link_args = [*ext.extra_link_args, *thread_link, *user_flags("LDFLAGS")]
@@ -379,8 +385,44 @@ class build_py_with_header(build_py):
         self.copy_file(os.path.join(HERE, "cuda", "relu_ufunc.h"), target)
 
 
-ext_modules = cythonize([ext], build_dir=os.path.join("build", "src"),
-                        compiler_directives={"language_level": 3})
+def cythonize_if_changed(ext):
+    """cythonize, or the C file it wrote last time when nothing it reads has
+    changed since: the .pyx, the files it includes, Cython and NumPy.
+
+    pip builds in an isolated environment whose NumPy, just unpacked, is
+    newer than any earlier output, so cythonize's own timestamp check always
+    re-translates, and the new .c (it names that environment's paths) made
+    build_ext compile every kernel build again: the README's second command
+    (pip install ".[test]" after pip install .) took 1 min 55 s here, most of
+    it recompiling the same code.  With this, build_ext finds the extension
+    up to date and skips it.  Anything that changes the compile without
+    changing these inputs (another compiler, other flags) changes
+    _build_info.h, a dependency, so it still rebuilds."""
+    import hashlib
+    import Cython
+    key = hashlib.sha256()
+    for path in [*ext.sources, *ext.depends]:
+        with open(os.path.join(HERE, path), "rb") as f:
+            key.update(path.encode() + b"\0" + f.read())
+    key.update(f"Cython {Cython.__version__} NumPy {np.__version__}".encode())
+    key = key.hexdigest()
+    stamp = os.path.join(GEN_DIR, "_ufuncs.cython-key")
+    c_file = os.path.join("build", "src", GEN_DIR, "_ufuncs.c")
+    if os.path.exists(stamp) and os.path.exists(c_file) and open(stamp).read() == key:
+        ext.sources = [c_file, *ext.sources[1:]]
+    else:
+        ext, = cythonize([ext], build_dir=os.path.join("build", "src"),
+                         compiler_directives={"language_level": 3})
+        assert ext.sources[0] == c_file, ext.sources
+        with open(stamp, "w") as f:
+            f.write(key)
+    # Written by build_ext after this (the probes' report), read by the .c.
+    if BUILD_INFO not in ext.depends:
+        ext.depends.append(BUILD_INFO)
+    return [ext]
+
+
+ext_modules = cythonize_if_changed(ext)
 
 setup(
     ext_modules=ext_modules,

@@ -7,6 +7,8 @@
 #   .ci/chroot.sh run NAME COMMAND...                 runs COMMAND inside, as root,
 #                                                     with /proc, /dev and /sys
 #                                                     mounted and pip set up
+#                                                     (and CHROOT_BIND=HOST:DIR,
+#                                                     if set, mounted read-only)
 #
 # ARCH other than the host's (arm64 on x86-64) runs under qemu-user-static
 # through binfmt_misc, which this script mounts and enables.  pip inside
@@ -123,7 +125,14 @@ cmd_run() {
     binfmt_for "$(cut -d' ' -f1 "$dir/.relu-ufunc-ready")"
     setup_net "$dir"
     mounts_up "$dir"
-    trap 'mounts_down "'"$dir"'"' EXIT
+    # CHROOT_BIND=HOSTDIR:DIR shows HOSTDIR, read-only, at DIR inside.
+    local bind=""
+    if [ -n "${CHROOT_BIND:-}" ]; then
+        bind=$dir${CHROOT_BIND#*:}
+        mkdir -p "$bind"
+        mountpoint -q "$bind" || mount --bind -o ro "${CHROOT_BIND%%:*}" "$bind"
+    fi
+    trap 'mounts_down "'"$dir"'"; [ -z "'"$bind"'" ] || umount -l "'"$bind"'"' EXIT
     chroot "$dir" /usr/bin/env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 PYTHONUNBUFFERED=1 CI="${CI:-}" "$@"
 }
