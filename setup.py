@@ -387,7 +387,8 @@ class build_py_with_header(build_py):
 
 def cythonize_if_changed(ext):
     """cythonize, or the C file it wrote last time when nothing it reads has
-    changed since: the .pyx, the files it includes, Cython and NumPy.
+    changed since: the generated .pyx and headers, the files they include,
+    Cython and NumPy.
 
     pip builds in an isolated environment whose NumPy, just unpacked, is
     newer than any earlier output, so cythonize's own timestamp check always
@@ -401,7 +402,9 @@ def cythonize_if_changed(ext):
     import hashlib
     import Cython
     key = hashlib.sha256()
-    for path in [*ext.sources, *ext.depends]:
+    generated = [os.path.join(GEN_DIR, name) for name in sorted(os.listdir(GEN_DIR))
+                 if name.endswith((".pyx", ".pxi", ".h")) and name != os.path.basename(BUILD_INFO)]
+    for path in sorted({*ext.sources, *ext.depends, *generated}):
         with open(os.path.join(HERE, path), "rb") as f:
             key.update(path.encode() + b"\0" + f.read())
     key.update(f"Cython {Cython.__version__} NumPy {np.__version__}".encode())
