@@ -202,7 +202,8 @@ for c in "${CELLS[@]}"; do
                 gcc libc6-dev binutils >/dev/null
             xgcc=$(.ci/chroot.sh make amd64 trixie amd64-trixie-xgcc gcc-aarch64-linux-gnu)
             cross_compiler "${RELU_CI_CHROOTS:-/var/cache/relu-ufunc-ci}/arm64-trixie"
-            CHROOT_BIND=$xgcc:/opt/xgcc cell arm64-trixie python3 "3.13-arm64" no "${ARM64_TESTS[@]}" ;;
+            CHROOT_BIND=$xgcc:/opt/xgcc cell arm64-trixie python3 "3.13-arm64" no \
+                --hypothesis-profile=emulated "${ARM64_TESTS[@]}" ;;
         *) echo "unknown cell $c" >&2; exit 2 ;;
     esac
 done

@@ -4,6 +4,16 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# The property tests' examples per test.  CI's ARM64 cell runs under qemu,
+# some 30 times slower than natively, and passes --hypothesis-profile=emulated:
+# there test_methods' 40 examples per test took 470 of the cell's 500 s of
+# tests.  The value tables and the exhaustive ml_dtypes tests run whole
+# there; only the number of random draws shrinks.
+settings.register_profile("relu", max_examples=40)
+settings.register_profile("emulated", max_examples=10)
+settings.load_profile("relu")
 
 import relu_ufunc
 from relu_ufunc import _reference

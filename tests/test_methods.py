@@ -32,7 +32,8 @@ from relu_ufunc.__main__ import cpu_level, cpu_levels
 from conftest import assert_same_bits
 
 BINARY = tuple(n for n, (nin, _) in UFUNCS.items() if nin == 2)
-SETTINGS = settings(max_examples=40, deadline=None,
+# (max_examples: the profile's, conftest.py)
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
