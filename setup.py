@@ -110,7 +110,7 @@ def loops_of(spec, fn):
         t = spec["TYPE_BY_CHAR"][c]
         out.append(SimpleNamespace(char=c, ctype=t.npy_ctype, dtype=np.dtype(c).name,
                                    suffix=t.formula_suffix(np.dtype(c).itemsize),
-                                   scalar=False, attr=""))
+                                   scalar=False))
     return out
 
 
@@ -118,10 +118,8 @@ def ml_loops(spec, fn):
     """The C loops of the ML formats (every function has them): named by the
     formula suffix, as they have no NumPy type character; their arithmetic
     (a function that does more than select) has scalar kernels only."""
-    scalar = not fn.select_only
     return [SimpleNamespace(char=t.suffix, ctype=spec["SMALL"][t.suffix].ctype, dtype=t.name,
-                            suffix=t.suffix, scalar=scalar,
-                            attr="RELU_SCALAR_KERNEL " if scalar else "")
+                            suffix=t.suffix, scalar=not fn.select_only)
             for t in spec["ML_TYPES"]]
 
 
