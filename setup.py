@@ -354,7 +354,7 @@ class build_ext_checked(build_ext):
         # Also beside the .c, where cythonize put its copy of the last one
         # (the .c includes that copy first).
         for ext in self.extensions:
-            for where in {GEN_DIR, os.path.dirname(ext.sources[0])}:
+            for where in {GEN_DIR, os.path.dirname(ext.sources[0]) or os.curdir}:
                 expand_text(f'#define RELU_BUILD_INFO "{info}"\n',
                             os.path.join(where, os.path.basename(BUILD_INFO)))
         for ext in self.extensions:
