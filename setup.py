@@ -124,8 +124,8 @@ def ml_loops(spec, fn):
 
 
 def generate_cython_loops(spec):
-    ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, loops=loops_of(spec, fn),
-                              ml_loops=ml_loops(spec, fn))
+    ufuncs = [SimpleNamespace(name=fn.name, nin=fn.nin, select_only=fn.select_only,
+                              loops=loops_of(spec, fn), ml_loops=ml_loops(spec, fn))
               for fn in spec["FUNCTIONS"]]
     expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
     return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),

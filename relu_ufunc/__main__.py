@@ -112,7 +112,10 @@ def store_plan_lines():
                          f"streaming won by 15% or more at it and every larger size")
     lines.append("in place, or an output overlapping an input: plain stores at every size (the line was just read)")
     lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
-    lines.append("strided output: that kernel into L1 blocks of 256, then copied out")
+    if level == "AVX-512":
+        lines.append("strided output, every operand at its stride (x[::2] into y[::2]), select-only "
+                     "functions: a 64-byte window of y per masked store")
+    lines.append("other strided outputs: that kernel into L1 blocks of 256, then copied out")
     lines.append("aliased operands (reduce, accumulate): one element at a time, in order")
     return lines
 

@@ -109,3 +109,11 @@ def test_ml_formats_benchmark_prints_its_ratios(capsys):
     source_module("benchmarks.ml_formats").main(["--max-n", "1e3", "--rounds", "2"])
     out = capsys.readouterr().out
     assert "bfloat16, out=y" in out and "1e+03 |" in out and "worst ratio to the anchor" in out
+
+
+def test_strided_output_benchmark_times_relu_against_np_abs(capsys):
+    source_module("benchmarks.strided_output").main(["--max-n", "1e3", "--rounds", "2",
+                                                     "--dtypes", "float32"])
+    out = capsys.readouterr().out
+    assert "relu/abs" in out and "1e+03 |" in out
+    assert "worst relu / np.abs" in out
