@@ -3,7 +3,7 @@
 The loops are generated: relu_ufunc/_loops.h.in (the C inner loops) and
 relu_ufunc/_ufuncs.pyx.in (their registration as ufuncs) are expanded with
 Tempita (shipped with Cython) from the table in relu_ufunc/_spec.py, into
-build/src.
+build/src, by build_py and build_ext (generate_sources).
 The formulas themselves come from cuda/relu_ufunc.h.  Nothing generated is
 committed.
 """
@@ -15,7 +15,6 @@ import sys
 from types import SimpleNamespace
 
 import numpy as np
-from Cython.Build import cythonize
 from Cython.Tempita import Template
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -201,15 +200,28 @@ def generate_constants():
 
 
 SPEC = load_table()
-generate_constants()
-generate_numba_loops(SPEC)
-generate_scalar_api(SPEC)
 HEADERS = ["relu_ufunc/_loops_common.h", "relu_ufunc/_threads.h"]
-sync_headers(*HEADERS)
+_generated = []
+
+
+def generate_sources():
+    """Expand every template, once per process: run by build_py (the Numba
+    loops are modules of the package) and build_ext, not when setup.py is
+    loaded, so that pip's metadata step (egg_info, dist_info) generates
+    nothing.  pip runs setup.py twice per install, and under CI's ARM64
+    emulation each run's expansion and Cython took 95 of the install's 213 s."""
+    if not _generated:
+        generate_constants()
+        generate_numba_loops(SPEC)
+        generate_scalar_api(SPEC)
+        sync_headers(*HEADERS)
+        _generated.append(generate_cython_loops(SPEC))
+    return _generated[0]
+
 
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[generate_cython_loops(SPEC), "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
+    sources=[os.path.join(GEN_DIR, "_ufuncs.pyx"), "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
@@ -363,6 +375,9 @@ class build_ext_checked(build_ext):
         super().build_extensions()
 
     def run(self):
+        if PACKAGE_EXT in self.extensions:      # (tests build small ones of their own)
+            generate_sources()
+            cythonize_if_changed(PACKAGE_EXT)
         super().run()
         if self.inplace:
             return
@@ -377,6 +392,7 @@ class build_py_with_header(build_py):
     relu_ufunc.cuda reads it for its kernels and get_include() finds it."""
 
     def run(self):
+        generate_sources()
         super().run()
         target = os.path.join(self.build_lib, "relu_ufunc", "include")
         self.mkpath(target)
@@ -384,9 +400,10 @@ class build_py_with_header(build_py):
 
 
 def cythonize_if_changed(ext):
-    """cythonize, or the C file it wrote last time when nothing it reads has
-    changed since: the generated .pyx and headers, the files they include,
-    Cython and NumPy.
+    """cythonize, unless the C file it wrote last time is still what it would
+    write (nothing it reads has changed since: the generated .pyx and
+    headers, the files they include, Cython and NumPy); `ext` then builds
+    that C file.
 
     pip builds in an isolated environment whose NumPy, just unpacked, is
     newer than any earlier output, so cythonize's own timestamp check always
@@ -399,6 +416,7 @@ def cythonize_if_changed(ext):
     _build_info.h, a dependency, so it still rebuilds."""
     import hashlib
     import Cython
+    from Cython.Build import cythonize
     key = hashlib.sha256()
     generated = [os.path.join(GEN_DIR, name) for name in sorted(os.listdir(GEN_DIR))
                  if name.endswith((".pyx", ".pxi", ".h")) and name != os.path.basename(BUILD_INFO)]
@@ -409,24 +427,23 @@ def cythonize_if_changed(ext):
     key = key.hexdigest()
     stamp = os.path.join(GEN_DIR, "_ufuncs.cython-key")
     c_file = os.path.join("build", "src", GEN_DIR, "_ufuncs.c")
-    if os.path.exists(stamp) and os.path.exists(c_file) and open(stamp).read() == key:
-        ext.sources = [c_file, *ext.sources[1:]]
-    else:
-        ext, = cythonize([ext], build_dir=os.path.join("build", "src"),
-                         compiler_directives={"language_level": 3})
-        assert ext.sources[0] == c_file, ext.sources
+    if not (os.path.exists(stamp) and os.path.exists(c_file) and open(stamp).read() == key):
+        # (a new Extension, whose sources build_ext takes: the one it was
+        # given carries its own settings, from finalize_options)
+        translated, = cythonize([ext], build_dir=os.path.join("build", "src"),
+                                compiler_directives={"language_level": 3})
+        assert translated.sources[0] == c_file, translated.sources
         with open(stamp, "w") as f:
             f.write(key)
+    ext.sources = [c_file, *ext.sources[1:]]
     # Written by build_ext after this (the probes' report), read by the .c.
     if BUILD_INFO not in ext.depends:
         ext.depends.append(BUILD_INFO)
-    return [ext]
 
 
-ext_modules = cythonize_if_changed(ext)
-
+PACKAGE_EXT = ext
 setup(
-    ext_modules=ext_modules,
+    ext_modules=[ext],
     cmdclass={"build_ext": build_ext_checked, "build_py": build_py_with_header},
     packages=["relu_ufunc", "relu_ufunc.cuda"],
     package_data={"relu_ufunc": ["py.typed", "*.pyi"]},
