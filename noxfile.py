@@ -37,7 +37,8 @@ import xml.etree.ElementTree as ET
 import nox
 
 HERE = pathlib.Path(__file__).resolve().parent
-PYPROJECT = tomllib.loads((HERE / "pyproject.toml").read_text())["project"]
+PYPROJECT_TOML = tomllib.loads((HERE / "pyproject.toml").read_text())
+PYPROJECT = PYPROJECT_TOML["project"]
 DIST = HERE / "dist"
 RESULTS = HERE / ".nox" / "matrix"
 
@@ -71,6 +72,10 @@ NUMBA_FLOOR = declared_floor(PYPROJECT["optional-dependencies"]["numba"][0], "nu
 assert f"numba>={NUMBA_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
 ML_DTYPES_FLOOR = declared_floor(PYPROJECT["optional-dependencies"]["ml"][0], "ml_dtypes")
 assert f"ml_dtypes>={ML_DTYPES_FLOOR}" in PYPROJECT["optional-dependencies"]["test"]
+# tests/test_install.py runs setup.py: the test extras name its build tools
+# at the build's own floors (pyproject.toml's [build-system]).
+assert {r for r in PYPROJECT_TOML["build-system"]["requires"] if not r.startswith("numpy")} \
+    <= set(PYPROJECT["optional-dependencies"]["test"]), "test extras: setup.py's build tools"
 CLASSIFIED = sorted((c.rsplit(" ", 1)[1] for c in PYPROJECT["classifiers"]
                      if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)),
                     key=lambda v: tuple(map(int, v.split("."))))

@@ -7,6 +7,7 @@ build/src, by build_py and build_ext (generate_sources).
 The formulas themselves come from cuda/relu_ufunc.h.  Nothing generated is
 committed.
 """
+import functools
 import os
 import runpy
 import shlex
@@ -23,6 +24,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join("build", "src", "relu_ufunc")  # generated Cython
 BUILD_INFO = os.path.join(GEN_DIR, "_build_info.h")  # the probes' report
+PYX = os.path.join(GEN_DIR, "_ufuncs.pyx")  # the extension's source, expanded
 
 def expand_text(text, out):
     """Write `out` only when it changes, so that unchanged builds are not
@@ -127,8 +129,7 @@ def generate_cython_loops(spec):
                               loops=loops_of(spec, fn), ml_loops=ml_loops(spec, fn))
               for fn in spec["FUNCTIONS"]]
     expand("relu_ufunc/_loops.h.in", os.path.join(GEN_DIR, "_loops.h"), ufuncs=ufuncs)
-    return expand("relu_ufunc/_ufuncs.pyx.in", os.path.join(GEN_DIR, "_ufuncs.pyx"),
-                  ufuncs=ufuncs)
+    expand("relu_ufunc/_ufuncs.pyx.in", PYX, ufuncs=ufuncs)
 
 
 def generate_scalar_api(spec):
@@ -201,27 +202,23 @@ def generate_constants():
 
 SPEC = load_table()
 HEADERS = ["relu_ufunc/_loops_common.h", "relu_ufunc/_threads.h"]
-_generated = []
-
-
+@functools.cache
 def generate_sources():
     """Expand every template, once per process: run by build_py (the Numba
     loops are modules of the package) and build_ext, not when setup.py is
     loaded, so that pip's metadata step (egg_info, dist_info) generates
     nothing.  pip runs setup.py twice per install, and under CI's ARM64
     emulation each run's expansion and Cython took 95 of the install's 213 s."""
-    if not _generated:
-        generate_constants()
-        generate_numba_loops(SPEC)
-        generate_scalar_api(SPEC)
-        sync_headers(*HEADERS)
-        _generated.append(generate_cython_loops(SPEC))
-    return _generated[0]
+    generate_constants()
+    generate_numba_loops(SPEC)
+    generate_scalar_api(SPEC)
+    sync_headers(*HEADERS)
+    generate_cython_loops(SPEC)
 
 
 ext = Extension(
     "relu_ufunc._ufuncs",
-    sources=[os.path.join(GEN_DIR, "_ufuncs.pyx"), "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
+    sources=[PYX, "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
