@@ -7,12 +7,15 @@ broadcasting, scalars, out= (in place too), where=, cache=True in a new
 process, fastmath=True.  The suite runs on both backends (CI runs it with
 RELU_UFUNC_BACKEND=numba too).
 """
+import hashlib
 import importlib
 import importlib.metadata
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
+import unittest.mock
 
 import numpy as np
 import pytest
@@ -60,15 +63,48 @@ def scalar_exactly(got, expected):
     exactly(got, expected)
 
 
-# One jitted caller per ufunc and call form, made once (compiling is the
-# slow part of this file).
+# One jitted caller per ufunc and call form, made once: compiling is the
+# slow part of this file, about half of each suite's time.  They are cached
+# on disk (cache=True), so the README's second run, on the Numba backend,
+# loads the machine code the first run compiled instead of compiling it
+# again: that code is the same on both backends (it calls the loops and
+# formulas by symbol name, and each backend registers its own under those
+# names: relu_ufunc/_numba_calls.py), and it still runs here, against the
+# Numba backend's loops.  Numba keys an entry on this file and the caller's
+# closure (the ufunc), not on relu_ufunc's own code, so the folder is named
+# after a hash of everything the compiled code depends on: a change to
+# relu_ufunc, Numba, llvmlite, NumPy or Python compiles afresh.
+def _numba_cache_dir():
+    package = pathlib.Path(relu_ufunc.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for dist in ("numba", "llvmlite", "numpy"):
+        digest.update(importlib.metadata.version(dist).encode() + b"\0")
+    digest.update(sys.version.encode())
+    folder = pathlib.Path(__file__).parent / "__pycache__" / f"numba-{digest.hexdigest()[:16]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None                     # a read-only checkout: compile every time
+    return str(folder)
+
+
+NUMBA_CACHE_DIR = _numba_cache_dir()
 _JITTED = {}
 
 
 def jitted(name, form):
     key = (name, form)
     if key not in _JITTED:
-        _JITTED[key] = njit(_caller(getattr(ru, name), form))
+        if NUMBA_CACHE_DIR is None:
+            _JITTED[key] = njit(_caller(getattr(ru, name), form))
+        else:
+            # Numba picks an entry's folder when caching is enabled, from
+            # config.CACHE_DIR; set only for these callers, so that the
+            # subprocesses and the cache=True tests below see Numba's default.
+            with unittest.mock.patch.object(numba.core.config, "CACHE_DIR", NUMBA_CACHE_DIR):
+                _JITTED[key] = njit(cache=True)(_caller(getattr(ru, name), form))
     return _JITTED[key]
 
 
