@@ -112,9 +112,11 @@ def store_plan_lines():
                          f"streaming won by 15% or more at it and every larger size")
     lines.append("in place, or an output overlapping an input: plain stores at every size (the line was just read)")
     lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
-    if level == "AVX-512":
+    if level in ("AVX-512", "AVX2"):
+        window = ("a 64-byte window of y per masked store" if level == "AVX-512"
+                  else "a 32-byte window of y at a time, a store per element")
         lines.append("strided output, every operand at its stride (x[::2] into y[::2]), select-only "
-                     "functions: a 64-byte window of y per masked store")
+                     f"functions: {window}")
     lines.append("other strided outputs: that kernel into L1 blocks of 256, then copied out")
     lines.append("aliased operands (reduce, accumulate): one element at a time, in order")
     return lines

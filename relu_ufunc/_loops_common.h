@@ -156,14 +156,15 @@ RELU_TARGET_AVX512 static inline void relu_stream_piece_avx512(void *dst, const 
 static inline void relu_stream_fence(void) { _mm_sfence(); }
 #endif
 
-/* ---- a strided y, a window at a time (AVX-512) ----------------------------
+/* ---- a strided y, a window at a time (AVX2, AVX-512) ----------------------
  * Whether the windows kernels (_loops.h.in) take a stride of sy bytes:
- * 2 or more elements of 1 to 8 bytes, either sign, that divide 64 bytes
- * (so every window holds y's elements at the same lanes). */
+ * 2 or more elements of 1 to 8 bytes, either sign, that divide 32 bytes
+ * (so every window, of 32 or 64 bytes, holds y's elements at the same
+ * lanes). */
 static inline int relu_window_stride(ptrdiff_t sy, ptrdiff_t size)
 {
     const ptrdiff_t bytes = sy < 0 ? -sy : sy;
-    return size <= 8 && bytes >= 2 * size && bytes <= 32 && 64 % bytes == 0;
+    return size <= 8 && bytes >= 2 * size && bytes <= 32 && 32 % bytes == 0;
 }
 
 /* The lanes of a W-element window that hold elements at a stride of k. */
@@ -173,6 +174,17 @@ static inline uint64_t relu_window_lanes(int w, ptrdiff_t k)
     for (int l = 0; l < w; l += (int)k)
         lanes |= (uint64_t)1 << l;
     return lanes;
+}
+
+/* Asks for the line RELU_WINDOW_AHEAD bytes past dst, to be written: out of
+ * cache a masked store that misses waits for its line, which the hardware
+ * prefetchers, following the loads, do not fetch ahead of it (relu float32
+ * x[::2] into y[::2] at 1e7: 1.18x np.abs without, Zen 5).  A prefetch
+ * never faults, past the end of y included. */
+#define RELU_WINDOW_AHEAD 1024
+static inline void relu_prefetch_window(const void *dst)
+{
+    __builtin_prefetch((const char *)dst + RELU_WINDOW_AHEAD, 1, 3);
 }
 
 #if RELU_LEVELS == 3
@@ -192,16 +204,6 @@ relu_window_store_avx512(void *dst, const void *src, uint64_t lanes, size_t size
     }
 }
 
-/* Asks for the line RELU_WINDOW_AHEAD bytes past dst, to be written: out of
- * cache a masked store that misses waits for its line, which the hardware
- * prefetchers, following the loads, do not fetch ahead of it (relu float32
- * x[::2] into y[::2] at 1e7: 1.18x np.abs without, Zen 5).  A prefetch
- * never faults, past the end of y included. */
-#  define RELU_WINDOW_AHEAD 1024
-RELU_TARGET_AVX512 static inline void relu_prefetch_window(const void *dst)
-{
-    __builtin_prefetch((const char *)dst + RELU_WINDOW_AHEAD, 1, 3);
-}
 #endif
 
 /* ---- the store plan -------------------------------------------------------

@@ -139,9 +139,11 @@ def test_strided_output_touches_only_its_elements(name, char, rng):
     The results are the reference's, every element of y between them keeps
     its bits, and a select-only function raises no FP error, whatever the
     elements between its inputs' hold (signalling NaNs among them): the
-    AVX-512 windows kernels (relu_f_windows_avx512) compute those too, and
-    store y's lanes with a masked store.  With a mask that also took the
-    lane after each element, 42 of these failed, and no other test."""
+    windows kernels (relu_f_windows_avx512, relu_f_windows_avx2) compute
+    those too, and store y's lanes only.  With a mask that also took the
+    lane after each element, 42 of these failed, and no other test; with
+    the AVX2 kernel's stride-2 loop also writing the element after each,
+    the same 42 at the AVX2 level."""
     itemsize = np.dtype(char).itemsize
     lanes = 64 // itemsize
     sentinel = np.frombuffer(bytes(range(0x5A, 0x5A + itemsize)) * 4096, char)

@@ -12,9 +12,11 @@ import importlib
 import importlib.metadata
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import unittest.mock
 
 import numpy as np
@@ -87,6 +89,12 @@ def _numba_cache_dir():
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None                     # a read-only checkout: compile every time
+    # Each change to relu_ufunc leaves a folder (some 7 MB) that no run will
+    # read again; those untouched for a day go.  (Not younger ones: another
+    # Python's run in this checkout may be using its own right now.)
+    for old in folder.parent.glob("numba-*"):
+        if old != folder and time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
     return str(folder)
 
 
