@@ -8,6 +8,8 @@ plan is forced here (the private _set_stream_from), so that arrays far
 smaller than the cache take each path: every loop, on runs of many 256-byte
 pieces plus a tail, from aligned and misaligned starts, bit for bit against
 the reference.  The plan itself is checked against its own measurements."""
+import ctypes
+import mmap
 import os
 import subprocess
 import sys
@@ -167,6 +169,40 @@ def test_strided_output_touches_only_its_elements(name, char, rng):
                     others = np.ones(buf.size, bool)
                     others[where[::abs(k)][:n]] = False
                     assert_same_bits(buf[others], np.resize(sentinel, buf.size)[others])
+
+
+@pytest.fixture
+def last_page_readable():
+    """A page of memory whose next page cannot be read (PROT_NONE): a read
+    past its end faults."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mprotect through ctypes: Linux")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    mem = mmap.mmap(-1, 2 * mmap.PAGESIZE)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(mem))
+    assert libc.mprotect(address + mmap.PAGESIZE, mmap.PAGESIZE, 0) == 0, ctypes.get_errno()
+    yield np.frombuffer(mem, np.uint8, count=mmap.PAGESIZE)
+
+
+@pytest.mark.parametrize("name, char", [(n, c) for n, c in loops()
+                                        if n in SELECT_ONLY and np.dtype(c).itemsize <= 8])
+def test_strided_output_reads_nothing_past_its_last_element(name, char, last_page_readable, rng):
+    """Every operand at y's stride, the last element of the inputs the last
+    of a page whose next page cannot be read: the windows kernels read the
+    elements between (the AVX2 build's stride-2 loop whole vectors of them)
+    and must stop at the span's last element, or this faults."""
+    uf = getattr(ru, name)
+    x = last_page_readable.view(char)
+    x[...] = random_values(rng, char, x.size)
+    for k in (2, 4):
+        view = x[k - 1::k]                  # its last element is the page's last
+        for n in (1, 7, 33, view.size):
+            args = [view[-n:]] * uf.nin
+            y = np.zeros(n * k, char)[::k]
+            with np.errstate(all="ignore"):
+                uf(*args, out=y)
+            assert_same_bits(y, expected(name, args))
 
 
 def test_cpu_level_setting():
