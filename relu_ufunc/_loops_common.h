@@ -164,7 +164,7 @@ static inline void relu_stream_fence(void) { _mm_sfence(); }
 static inline int relu_window_stride(ptrdiff_t sy, ptrdiff_t size)
 {
     const ptrdiff_t bytes = sy < 0 ? -sy : sy;
-    return size <= 8 && bytes >= 2 * size && bytes <= 32 && 32 % bytes == 0;
+    return size <= 8 && bytes >= 2 * size && 32 % bytes == 0;
 }
 
 /* The lanes of a W-element window that hold elements at a stride of k. */
@@ -176,19 +176,19 @@ static inline uint64_t relu_window_lanes(int w, ptrdiff_t k)
     return lanes;
 }
 
+#if RELU_LEVELS == 3
+#  include <immintrin.h>
 /* Asks for the line RELU_WINDOW_AHEAD bytes past dst, to be written: out of
  * cache a masked store that misses waits for its line, which the hardware
  * prefetchers, following the loads, do not fetch ahead of it (relu float32
  * x[::2] into y[::2] at 1e7: 1.18x np.abs without, Zen 5).  A prefetch
  * never faults, past the end of y included. */
-#define RELU_WINDOW_AHEAD 1024
+#  define RELU_WINDOW_AHEAD 1024
 static inline void relu_prefetch_window(const void *dst)
 {
     __builtin_prefetch((const char *)dst + RELU_WINDOW_AHEAD, 1, 3);
 }
 
-#if RELU_LEVELS == 3
-#  include <immintrin.h>
 /* Stores the lanes of the 64 bytes at src that `lanes` names to dst, and
  * nothing else: the bytes between them are neither read nor written (a
  * masked store), so another thread may own them. */
