@@ -53,6 +53,16 @@
 #  define RELU_SCALAR_KERNEL
 #endif
 
+/* A kernel kept out of line where another calls it (a streaming kernel
+ * calls the plain one of its build for its unaligned ends). */
+#if defined(__GNUC__)
+#  define RELU_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#  define RELU_NOINLINE __declspec(noinline)
+#else
+#  define RELU_NOINLINE
+#endif
+
 /* The level of the builds that run, and the highest this CPU runs (both
  * in _plan.c, with the store plan: the runtime state of the kernels). */
 RELU_HIDDEN extern int relu_level;
