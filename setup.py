@@ -360,15 +360,19 @@ class build_ext_checked(build_ext):
                                    f"build; please report it with this message.")
         info = describe(features, None if threads else threads_off)
         print(info, flush=True)
-        # Also beside the .c, where cythonize put its copy of the last one
-        # (the .c includes that copy first).
-        for ext in self.extensions:
-            for where in {GEN_DIR, os.path.dirname(ext.sources[0]) or os.curdir}:
-                expand_text(f'#define RELU_BUILD_INFO "{info}"\n',
-                            os.path.join(where, os.path.basename(BUILD_INFO)))
         for ext in self.extensions:
             ext.extra_compile_args = [*ext.extra_compile_args, *thread_flags, *user_flags("CFLAGS")]
             ext.extra_link_args = [*ext.extra_link_args, *thread_link, *user_flags("LDFLAGS")]
+            # The report, with the command lines' flags: the extension depends
+            # on this header, so other flags (CFLAGS=-g, say) compile it again,
+            # where its files' times alone would call an earlier build up to
+            # date.  Also beside the .c, where cythonize put its copy of the
+            # last one (the .c includes that copy first).
+            flags = " ".join([*self.compiler.compiler_so, *ext.extra_compile_args, "; link:",
+                              *ext.extra_link_args]).replace("*/", "* /")
+            for where in {GEN_DIR, os.path.dirname(ext.sources[0]) or os.curdir}:
+                expand_text(f'/* compile: {flags} */\n#define RELU_BUILD_INFO "{info}"\n',
+                            os.path.join(where, os.path.basename(BUILD_INFO)))
         super().build_extensions()
 
     def run(self):
