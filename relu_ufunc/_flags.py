@@ -17,4 +17,9 @@ def compile_args():
     # -Werror=implicit-function-declaration: GCC 14 and clang 16 make it an
     # error anyway; older ones must not let such a build through (an ARM64
     # build once called a function that only x86-64 builds declare).
-    return ["-O3", "-fno-trapping-math", "-Werror=implicit-function-declaration"]
+    # -g0: no debug information, as in NumPy's own release builds.  Python's
+    # CFLAGS carry -g, and the DWARF of some 2,500 small kernels was 22% of
+    # the extension's compile (GCC 12: 72.7 s of CPU with it, 56.7 s
+    # without) and 11 of its 14.7 MB.  The symbols stay, so a profiler still
+    # names each kernel; CFLAGS=-g, which comes after these, gives it back.
+    return ["-O3", "-fno-trapping-math", "-Werror=implicit-function-declaration", "-g0"]

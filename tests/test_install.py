@@ -106,6 +106,68 @@ def test_user_cflags_come_last(setup_py, tmp_path, monkeypatch):
         build(setup_py, tmp_path, source, monkeypatch)
 
 
+def test_other_flags_rebuild_an_up_to_date_extension(setup_py, tmp_path, monkeypatch):
+    """A build that is up to date by its files' times still compiles again
+    when the flags change (the user's CFLAGS, or the project's): they are
+    written into the build report header, on which the extension depends.
+    Otherwise `CFLAGS=-g pip install .` after a plain install, which builds in
+    the same build/ folder, would reinstall the old extension."""
+    source = MODULE + "#ifdef RELU_TEST_REBUILT\n#error rebuilt with the new CFLAGS\n#endif\n"
+    (tmp_path / "flags_ext.c").write_text(source)
+    from setuptools import Distribution, Extension
+    from setuptools.errors import CompileError
+
+    def build_it(**env):
+        for key in ("CC", "CFLAGS", "LDFLAGS"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        ext = Extension("flags_ext", ["flags_ext.c"], depends=["_build_info.h"],
+                        include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda"),
+                                      str(ROOT / setup_py["GEN_DIR"])],
+                        extra_compile_args=setup_py["compile_args"]())
+        dist = Distribution({"name": "probe", "ext_modules": [ext],
+                             "cmdclass": {"build_ext": setup_py["build_ext_checked"]}})
+        cmd = dist.get_command_obj("build_ext")
+        cmd.inplace = True
+        cmd.ensure_finalized()
+        cmd.run()
+
+    build_it()
+    build_it()                      # up to date: nothing compiles, nothing fails
+    with pytest.raises(CompileError):
+        build_it(CFLAGS="-DRELU_TEST_REBUILT")
+
+
+def _elf_sections(path):
+    """The section names of a 64-bit little-endian ELF file (None otherwise)."""
+    import struct
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx][4]
+    return {data[strtab + h[0]:data.index(b"\0", strtab + h[0])].decode() for h in headers}
+
+
+def test_no_debug_information_unless_cflags_asks(setup_py, tmp_path, monkeypatch):
+    """The project builds with -g0 (Python's own CFLAGS carry -g): its DWARF
+    was a fifth of the compile time.  CFLAGS=-g gives it back."""
+    build(setup_py, tmp_path, MODULE, monkeypatch)
+    so, = tmp_path.glob("probe_ext*.so")
+    sections = _elf_sections(so)
+    if sections is None:
+        pytest.skip("not a 64-bit little-endian ELF platform")
+    assert ".text" in sections and ".debug_info" not in sections, sorted(sections)
+    so.unlink()
+    build(setup_py, tmp_path, MODULE, monkeypatch, CFLAGS="-g")
+    so, = tmp_path.glob("probe_ext*.so")
+    assert ".debug_info" in _elf_sections(so)
+
+
 def test_probes_link_with_ldflags(setup_py, tmp_path, monkeypatch):
     """LDFLAGS reach every probe's link: a library that is not there makes
     the compiler probe fail (so the extension is skipped, and says why)."""
