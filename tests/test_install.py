@@ -40,17 +40,19 @@ def setup_py():
     return namespace
 
 
-def build(setup_py, tmp_path, source, monkeypatch, **env):
+def build(setup_py, tmp_path, source, monkeypatch, depends=(), **env):
     """Build an extension of one C file with setup.py's build_ext and the
-    project's flags, in tmp_path; return the build_ext command."""
+    project's flags, in tmp_path; return the build_ext command.  source
+    None: build the file already there, as it is (its time unchanged)."""
     from setuptools import Distribution, Extension
     for key in ("CC", "CFLAGS", "LDFLAGS"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "probe_ext.c").write_text(source)
-    ext = Extension("probe_ext", ["probe_ext.c"],
+    if source is not None:
+        (tmp_path / "probe_ext.c").write_text(source)
+    ext = Extension("probe_ext", ["probe_ext.c"], depends=list(depends),
                     include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda"),
                                   str(ROOT / setup_py["GEN_DIR"])],
                     extra_compile_args=setup_py["compile_args"]())
@@ -113,31 +115,13 @@ def test_other_flags_rebuild_an_up_to_date_extension(setup_py, tmp_path, monkeyp
     Otherwise `CFLAGS=-g pip install .` after a plain install, which builds in
     the same build/ folder, would reinstall the old extension."""
     source = MODULE + "#ifdef RELU_TEST_REBUILT\n#error rebuilt with the new CFLAGS\n#endif\n"
-    (tmp_path / "flags_ext.c").write_text(source)
-    from setuptools import Distribution, Extension
     from setuptools.errors import CompileError
-
-    def build_it(**env):
-        for key in ("CC", "CFLAGS", "LDFLAGS"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
-        ext = Extension("flags_ext", ["flags_ext.c"], depends=["_build_info.h"],
-                        include_dirs=[str(ROOT / "relu_ufunc"), str(ROOT / "cuda"),
-                                      str(ROOT / setup_py["GEN_DIR"])],
-                        extra_compile_args=setup_py["compile_args"]())
-        dist = Distribution({"name": "probe", "ext_modules": [ext],
-                             "cmdclass": {"build_ext": setup_py["build_ext_checked"]}})
-        cmd = dist.get_command_obj("build_ext")
-        cmd.inplace = True
-        cmd.ensure_finalized()
-        cmd.run()
-
-    build_it()
-    build_it()                      # up to date: nothing compiles, nothing fails
+    build(setup_py, tmp_path, source, monkeypatch, depends=["_build_info.h"])
+    # up to date: nothing compiles, nothing fails
+    build(setup_py, tmp_path, None, monkeypatch, depends=["_build_info.h"])
     with pytest.raises(CompileError):
-        build_it(CFLAGS="-DRELU_TEST_REBUILT")
+        build(setup_py, tmp_path, None, monkeypatch, depends=["_build_info.h"],
+              CFLAGS="-DRELU_TEST_REBUILT")
 
 
 def _elf_sections(path):
