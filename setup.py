@@ -111,7 +111,7 @@ def loops_of(spec, fn):
         t = spec["TYPE_BY_CHAR"][c]
         out.append(SimpleNamespace(char=c, ctype=t.npy_ctype, dtype=np.dtype(c).name,
                                    suffix=t.formula_suffix(np.dtype(c).itemsize),
-                                   scalar=False))
+                                   scalar=False, ml=False))
     return out
 
 
@@ -120,7 +120,7 @@ def ml_loops(spec, fn):
     formula suffix, as they have no NumPy type character; their arithmetic
     (a function that does more than select) has scalar kernels only."""
     return [SimpleNamespace(char=t.suffix, ctype=spec["SMALL"][t.suffix].ctype, dtype=t.name,
-                            suffix=t.suffix, scalar=not fn.select_only)
+                            suffix=t.suffix, scalar=not fn.select_only, ml=True)
             for t in spec["ML_TYPES"]]
 
 
@@ -221,8 +221,8 @@ ext = Extension(
     sources=[PYX, "relu_ufunc/_threads.c", "relu_ufunc/_plan.c"],
     include_dirs=[np.get_include(), os.path.join(HERE, "cuda"),
                   os.path.join(HERE, "relu_ufunc"), GEN_DIR],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_25_API_VERSION"),
-                   ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                   ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
     extra_compile_args=compile_args(),
     depends=["cuda/relu_ufunc.h", "relu_ufunc/_loops.h.in", *HEADERS,
              os.path.join(GEN_DIR, "_scalar_api.pxi")],

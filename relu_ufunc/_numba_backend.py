@@ -87,10 +87,14 @@ def _loop_addresses(name):
     return dict(_LOOPS[name])
 
 
-def _register_ml(suffix, type_num):
+def _register_ml(suffix, dtype):
     """Register the loops of the ML format `suffix` on every ufunc, for the
-    NumPy user dtype `type_num` (PyUFunc_RegisterLoopForType, slot 2 of the
-    ufunc C-API table; NumPy copies the signature)."""
+    NumPy user dtype `dtype` (PyUFunc_RegisterLoopForType, slot 2 of the
+    ufunc C-API table; NumPy copies the signature).  Legacy loops: a Numba
+    cfunc has NumPy's legacy loop signature, and the promoters
+    (relu_ufunc._ml_dtypes) resolve mixed calls as for the Cython backend's
+    ArrayMethods."""
+    type_num = dtype.num
     register = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_int, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p)(_ufunc_api_table()[2])
     from relu_ufunc._numba_ml_loops import ML_LOOPS     # compiled on first use

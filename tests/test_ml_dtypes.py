@@ -202,14 +202,33 @@ def test_the_dtype_is_kept(fmt):
                 assert getattr(ru, name)(*args).dtype == d, (name, args)
 
 
+def result_type(f, *args):
+    """f(*args).dtype, or the type of the error it raises."""
+    try:
+        with np.errstate(all="ignore"):
+            return f(*args).dtype
+    except (TypeError, ValueError) as e:
+        return type(e)
+
+
 def test_mixed_types_promote_as_np_add():
-    """With another NumPy type, the loop is the one np.add picks."""
-    bf = dt("bfloat16")
-    x = np.array([-1, 2], bf)
-    for other in (np.float32([1, 2]), np.float64([1, 2]), np.float64(0.5), np.float16(0.5),
-                  np.array([1, 2], dt("float8_e4m3fn")), np.int8([1, 2])):
-        for name in BINARY:
-            assert getattr(ru, name)(x, other).dtype == np.add(x, other).dtype, (name, other)
+    """A format beside another NumPy type or another format, either way
+    round: the loop is the one np.add picks (the promoters of
+    relu_ufunc._ml_dtypes; the loops are ArrayMethods of one format, which
+    NumPy's legacy resolver does not see).  A complex operand has no loop;
+    longdouble none on the Numba backend."""
+    others = [dt(f) for f in FORMATS] + [np.dtype(c) for c in "?bBhHiIlLqQefdgFD"]
+    for fmt in FORMATS:
+        x = np.array([-1, 2], dt(fmt))
+        for other in others:
+            y = np.array([1, 0.5], other)
+            for args in ((x, y), (y, x), (x, y[0]), (y[0], x)):
+                want = np.add(*args).dtype
+                if want.kind == "c" or (want.char == "g" and ru.backend == "numba"):
+                    want = TypeError
+                for name in BINARY:
+                    got = result_type(getattr(ru, name), *args)
+                    assert got == want, (name, fmt, other, [type(a) for a in args])
 
 
 def test_dtype_and_signature_select_the_loop():
@@ -228,6 +247,21 @@ def test_dtype_and_signature_select_the_loop():
     out = np.empty(3, bf)
     ru.relu(x32, out=out)
     check("relu", out, x)
+
+
+def test_fp_flags_of_the_arithmetic_warn():
+    """leaky_relu and add_relu on a format make one float32 operation, whose
+    overflow warns as np.multiply's would (the selecting functions raise
+    no flag, and NumPy is told so)."""
+    bf = dt("bfloat16")
+    big = np.array([-3e38, 3e38], F32).astype(bf)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        ru.leaky_relu(big, np.array([3e38, 3e38], F32).astype(bf))
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        ru.add_relu(big, big)
+    with np.errstate(all="raise"):
+        ru.relu_backward(big, big)
+        ru.leaky_relu_grad(big, big)
 
 
 def test_ufunc_methods():
