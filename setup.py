@@ -111,7 +111,7 @@ def loops_of(spec, fn):
         t = spec["TYPE_BY_CHAR"][c]
         out.append(SimpleNamespace(char=c, ctype=t.npy_ctype, dtype=np.dtype(c).name,
                                    suffix=t.formula_suffix(np.dtype(c).itemsize),
-                                   scalar=False, ml=False))
+                                   scalar=False))
     return out
 
 
@@ -120,7 +120,7 @@ def ml_loops(spec, fn):
     formula suffix, as they have no NumPy type character; their arithmetic
     (a function that does more than select) has scalar kernels only."""
     return [SimpleNamespace(char=t.suffix, ctype=spec["SMALL"][t.suffix].ctype, dtype=t.name,
-                            suffix=t.suffix, scalar=not fn.select_only, ml=True)
+                            suffix=t.suffix, scalar=not fn.select_only)
             for t in spec["ML_TYPES"]]
 
 
