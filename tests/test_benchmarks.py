@@ -1,9 +1,14 @@
 """The benchmark suite runs and writes its results (no speed is asserted)."""
 import json
+import os
+import platform
+import shutil
+import subprocess
 
 import pytest
+from numpy._core._multiarray_umath import __cpu_features__
 
-from conftest import source_module
+from conftest import SOURCE_ROOT, source_file, source_module
 
 
 @pytest.fixture(autouse=True)
@@ -117,3 +122,21 @@ def test_strided_output_benchmark_times_relu_against_np_abs(capsys):
     out = capsys.readouterr().out
     assert "relu/abs" in out and "1e+03 |" in out
     assert "worst relu / np.abs" in out
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="an x86-64 harness")
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+def test_avx2_floor_harness_builds_and_its_kernel_keeps_the_header_bits(tmp_path):
+    """benchmarks/avx2_floor.c, which docs/performance.md cites as the floor
+    of relu_grad on an AVX2 CPU: it compiles with the extension's flags, and
+    its hand-written 5-op relu_grad gives the header's bits."""
+    source = source_file("benchmarks/avx2_floor.c")
+    from relu_ufunc._flags import compile_args
+    exe = tmp_path / "avx2_floor"
+    subprocess.run([os.environ.get("CC", "cc"), *compile_args(), "-o", str(exe), str(source)],
+                   check=True, cwd=SOURCE_ROOT)
+    if not __cpu_features__.get("AVX2"):
+        pytest.skip("this CPU has no AVX2 to run it on")
+    out = subprocess.run([str(exe), "--check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("the header's bits") == 4, out.stdout

@@ -1,0 +1,145 @@
+/*
+ * The in-cache floor of an AVX2 CPU for the selecting functions on
+ * bfloat16, which the ml_dtypes rows of docs/performance.md cite: what a
+ * loop with relu_grad's vector work costs against a copy of the same bytes,
+ * measured outside NumPy (no per-call overhead; 16-bit elements):
+ *
+ *   memcpy, and a plain AVX2 load/store loop (the copy's own floor);
+ *   relu: one compare and an AND-NOT, 2 vector ops a vector (the kernel
+ *         the ufunc runs);
+ *   relu_grad without its NaN rule: a compare and an AND, 2 ops; not the
+ *         contract (a NaN gives 1 or 0), only the cost of the rest;
+ *   relu_grad, 5 ops: that and the NaN test as one signed compare of
+ *         x | sign with -inf's bits, blended in (the fewest ops found);
+ *   relu_grad, the header's formula as GCC vectorizes it (relu_grad_bf16
+ *         of cuda/relu_ufunc.h: 6 ops, its NaN test an unsigned compare).
+ *
+ * On a CPU whose vector units are 128 bits wide (AMD Zen 1) each 256-bit op
+ * is two, so relu_grad's work, not the memory, sets its speed in L1 and L2.
+ *
+ *     gcc -O3 -fno-trapping-math -o /tmp/avx2_floor benchmarks/avx2_floor.c && /tmp/avx2_floor
+ *
+ * `/tmp/avx2_floor --check` only checks that the 5-op kernel gives the
+ * header's bits (tests/test_benchmarks.py runs it), which every timing run
+ * checks first too.
+ * (the extension's flags: relu_ufunc/_flags.py).  Medians of 15 timings,
+ * each repeating the call for about 20 M elements.
+ * x86-64 with AVX2 only.
+ */
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../cuda/relu_ufunc.h"
+
+typedef unsigned short T;
+#define AVX2 __attribute__((target("avx2"), noinline))
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double median(double *v, int n)
+{
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+            if (v[b] < v[a]) { double q = v[a]; v[a] = v[b]; v[b] = q; }
+    return v[n / 2];
+}
+
+__attribute__((noinline)) static void copy_memcpy(const T *x, T *y, long n) { memcpy(y, x, n * 2); }
+
+AVX2 static void copy_vector(const T *x, T *y, long n)
+{
+    for (long i = 0; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_loadu_si256((const __m256i *)(x + i)));
+}
+
+AVX2 static void relu_vector(const T *x, T *y, long n)
+{
+    const __m256i last = _mm256_set1_epi16((short)0xff80);     /* bfloat16 -inf */
+    for (long i = 0; i + 16 <= n; i += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_andnot_si256(_mm256_cmpgt_epi16(last, v), v));
+    }
+}
+
+AVX2 static void grad_no_nan(const T *x, T *y, long n)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi16(0x3f80);
+    for (long i = 0; i + 16 <= n; i += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_and_si256(_mm256_cmpgt_epi16(v, zero), one));
+    }
+}
+
+AVX2 static void grad_5_ops(const T *x, T *y, long n)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi16(0x3f80);
+    const __m256i sign = _mm256_set1_epi16((short)0x8000), ninf = _mm256_set1_epi16((short)0xff80);
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i g = _mm256_and_si256(_mm256_cmpgt_epi16(v, zero), one);
+        __m256i nan = _mm256_cmpgt_epi16(_mm256_or_si256(v, sign), ninf);
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_blendv_epi8(g, v, nan));
+    }
+    for (; i < n; i++)
+        y[i] = relu_grad_bf16(x[i]);
+}
+
+AVX2 static void grad_header(const T *restrict x, T *restrict y, long n)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = relu_grad_bf16(x[i]);
+}
+
+int main(int argc, char **argv)
+{
+    int check_only = argc > 1 && strcmp(argv[1], "--check") == 0;
+    typedef void (*fn)(const T *, T *, long);
+    fn fns[] = {copy_memcpy, copy_vector, relu_vector, grad_no_nan, grad_5_ops, grad_header};
+    const char *names[] = {"memcpy", "AVX2 copy", "relu", "grad, no NaN", "grad, 5 ops", "grad, header"};
+    enum { F = sizeof fns / sizeof fns[0] };
+    for (long n = 1000; n <= 1000000; n *= 10) {
+        T *x = aligned_alloc(64, n * 2), *y = aligned_alloc(64, n * 2), *check = aligned_alloc(64, n * 2);
+        for (long i = 0; i < n; i++) x[i] = (T)rand();
+        /* the 5-op kernel keeps the contract: the header's bits, for these x */
+        grad_header(x, check, n);
+        grad_5_ops(x, y, n);
+        if (memcmp(check, y, n * 2) != 0) { printf("grad, 5 ops: not the header's bits\n"); return 1; }
+        if (check_only) {
+            printf("n=%7ld: grad, 5 ops: the header's bits\n", n);
+            free(x);
+            free(y);
+            free(check);
+            continue;
+        }
+        long reps = 20000000 / n;
+        double t[F];
+        for (int f = 0; f < F; f++) {
+            double ts[15];
+            for (int r = 0; r < 15; r++) {
+                double s = now();
+                for (long k = 0; k < reps; k++) {
+                    fns[f](x, y, n);
+                    __asm__ volatile("" : : "r"(y) : "memory");
+                }
+                ts[r] = (now() - s) / reps;
+            }
+            t[f] = median(ts, 15);
+        }
+        printf("n=%7ld:", n);
+        for (int f = 0; f < F; f++) printf("  %s %.3f us (%.2fx)", names[f], t[f] * 1e6, t[f] / t[0]);
+        printf("\n");
+        free(x);
+        free(y);
+        free(check);
+    }
+    return 0;
+}
