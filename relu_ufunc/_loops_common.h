@@ -33,6 +33,14 @@
 #else
 #  define RELU_LEVELS 1
 #endif
+/* AVX2 with GCC's vectorizer at 128 bits, for the one loop that gains by it
+ * (the stride-2 kernel of _loops.h.in says why).  Clang has no such
+ * per-function switch: there it is the plain AVX2 build. */
+#if RELU_LEVELS == 3 && !defined(__clang__) && __GNUC__ >= 8
+#  define RELU_TARGET_AVX2_XMM __attribute__((target("avx2,prefer-vector-width=128")))
+#elif RELU_LEVELS == 3
+#  define RELU_TARGET_AVX2_XMM RELU_TARGET_AVX2
+#endif
 
 /* The main loop is unrolled by four: without it GCC's loop is one vector
  * per iteration, and in L1 the loop overhead is what costs (n = 1e3,
