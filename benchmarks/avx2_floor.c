@@ -12,7 +12,9 @@
  *   relu_grad, 5 ops: that and the NaN test as one signed compare of
  *         x | sign with -inf's bits, blended in (the fewest ops found);
  *   relu_grad, the header's formula as GCC vectorizes it (relu_grad_bf16
- *         of cuda/relu_ufunc.h: 6 ops, its NaN test an unsigned compare).
+ *         of cuda/relu_ufunc.h: 6 ops, its NaN test an unsigned compare);
+ *   and relu_backward(dy, x) of the header against an add of the same two
+ *         arrays as integers (the anchor of benchmarks/ml_formats.py).
  *
  * On a CPU whose vector units are 128 bits wide (AMD Zen 1) each 256-bit op
  * is two, so relu_grad's work, not the memory, sets its speed in L1 and L2.
@@ -104,6 +106,45 @@ AVX2 static void grad_header(const T *restrict x, T *restrict y, long n)
 {
     for (long i = 0; i < n; i++)
         y[i] = relu_grad_bf16(x[i]);
+}
+
+AVX2 static void add_ints(const T *restrict dy, const T *restrict x, T *restrict y, long n)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = (T)(dy[i] + x[i]);
+}
+
+AVX2 static void backward_header(const T *restrict dy, const T *restrict x, T *restrict y, long n)
+{
+    for (long i = 0; i < n; i++)
+        y[i] = relu_backward_bf16(dy[i], x[i]);
+}
+
+static void backward(void)
+{
+    for (long n = 10000; n <= 1000000; n *= 10) {
+        T *x = aligned_alloc(64, n * 2), *dy = aligned_alloc(64, n * 2), *y = aligned_alloc(64, n * 2);
+        long reps = 20000000 / n;
+        double t[2];
+        for (long i = 0; i < n; i++) { x[i] = (T)rand(); dy[i] = (T)rand(); }
+        for (int f = 0; f < 2; f++) {
+            double ts[15];
+            for (int r = 0; r < 15; r++) {
+                double s = now();
+                for (long k = 0; k < reps; k++) {
+                    (f == 0 ? add_ints : backward_header)(dy, x, y, n);
+                    __asm__ volatile("" : : "r"(y) : "memory");
+                }
+                ts[r] = (now() - s) / reps;
+            }
+            t[f] = median(ts, 15);
+        }
+        printf("n=%7ld:  add (ints) %.3f us  relu_backward, header %.3f us (%.2fx)\n",
+               n, t[0] * 1e6, t[1] * 1e6, t[1] / t[0]);
+        free(x);
+        free(dy);
+        free(y);
+    }
 }
 
 AVX2 static void stream_copy(const float *x, float *y, long n)
@@ -214,7 +255,9 @@ int main(int argc, char **argv)
         free(y);
         free(check);
     }
-    if (!check_only)
+    if (!check_only) {
+        backward();
         streamed();
+    }
     return 0;
 }
