@@ -42,24 +42,10 @@
 #include <time.h>
 
 #include "../cuda/relu_ufunc.h"
+#include "harness.h"
 
 typedef unsigned short T;
 #define AVX2 __attribute__((target("avx2"), noinline))
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double median(double *v, int n)
-{
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++)
-            if (v[b] < v[a]) { double q = v[a]; v[a] = v[b]; v[b] = q; }
-    return v[n / 2];
-}
 
 __attribute__((noinline)) static void copy_memcpy(const T *x, T *y, long n) { memcpy(y, x, n * 2); }
 
@@ -157,29 +143,24 @@ AVX2 static void stream_copy(const float *x, float *y, long n)
 }
 
 #define PIECE 64    /* floats: RELU_PIECE_BYTES */
-AVX2 static void stream_relu(const float *x, float *y, long n)
+/* a piece of PIECE floats with the formula f, then streamed: inlined into
+ * each caller, where f is a constant that GCC vectorizes */
+__attribute__((target("avx2"), always_inline)) static inline void
+stream_pieces(const float *x, float *y, long n, float (*f)(float))
 {
     for (long i = 0; i + PIECE <= n; i += PIECE) {
         _Alignas(64) float piece[PIECE];
         for (int q = 0; q < PIECE; q++)
-            piece[q] = relu_f32(x[i + q]);
+            piece[q] = f(x[i + q]);
         for (int k = 0; k < PIECE / 8; k++)
             _mm256_stream_ps(y + i + 8 * k, _mm256_load_ps(piece + 8 * k));
     }
     _mm_sfence();
 }
 
-AVX2 static void stream_grad(const float *x, float *y, long n)
-{
-    for (long i = 0; i + PIECE <= n; i += PIECE) {
-        _Alignas(64) float piece[PIECE];
-        for (int q = 0; q < PIECE; q++)
-            piece[q] = relu_grad_f32(x[i + q]);
-        for (int k = 0; k < PIECE / 8; k++)
-            _mm256_stream_ps(y + i + 8 * k, _mm256_load_ps(piece + 8 * k));
-    }
-    _mm_sfence();
-}
+AVX2 static void stream_relu(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_f32); }
+
+AVX2 static void stream_grad(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_grad_f32); }
 
 __attribute__((noinline)) static void stream_memcpy(const float *x, float *y, long n)
 {

@@ -22,23 +22,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "harness.h"
+
 typedef unsigned short T;
 #define AVX512 __attribute__((target("avx512f,avx512bw"), noinline))
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static double median(double *v, int n)
-{
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++)
-            if (v[b] < v[a]) { double q = v[a]; v[a] = v[b]; v[b] = q; }
-    return v[n / 2];
-}
 
 __attribute__((noinline)) static void copy_memcpy(const T *x, T *y, long n) { memcpy(y, x, n * 2); }
 
