@@ -110,6 +110,18 @@ def store_plan_lines():
         else:
             lines.append(f"  from {_mib(stream_from):<11} streamed   the smallest size from which "
                          f"streaming won by 15% or more at it and every larger size")
+    ahead, tried = _ufuncs._stream_ahead()
+    if tried:
+        lines.append("streamed stores prefetch their inputs, measured at 64 MiB streamed on the "
+                     "calling thread, by bytes ahead (shared among a kernel's inputs):")
+        for nbytes, seconds in tried:
+            mark = "chosen" if nbytes == ahead else ""
+            lines.append(f"  {nbytes or 'none':<16} {mark:<10} measured: {seconds * 1e6:8.1f} us "
+                         f"({seconds / tried[0][1]:.2f}x none)")
+        if ahead == 0:
+            lines.append("  no prefetch: none of the distances was 5% or more faster than none")
+    else:
+        lines.append(f"streamed stores prefetch their inputs {ahead} bytes ahead (set, not measured)")
     lines.append("in place, or an output overlapping an input: plain stores at every size (the line was just read)")
     lines.append("strided inputs: a strided kernel of the same build, straight into a contiguous y")
     if level in ("AVX-512", "AVX2"):

@@ -51,6 +51,23 @@ double relu_plan_seconds(int team, int k, int streamed)
     return streamed ? relu_plan_streamed[slot][k] : relu_plan_plain[slot][k];
 }
 
+/* ---- how far ahead the stream kernels prefetch ---------------------------- */
+ptrdiff_t relu_stream_ahead = RELU_UNPLANNED;
+static const ptrdiff_t relu_aheads[RELU_AHEADS] = { 0, 512, 1024, 2048 };
+static double relu_ahead_s[RELU_AHEADS];        /* what each measured, 0: not */
+
+void relu_set_ahead(ptrdiff_t ahead)
+{
+    if (ahead == RELU_UNPLANNED)
+        for (int k = 0; k < RELU_AHEADS; k++)
+            relu_ahead_s[k] = 0;
+    __atomic_store_n(&relu_stream_ahead, ahead, __ATOMIC_RELEASE);
+}
+
+ptrdiff_t relu_ahead_tried(int k) { return relu_aheads[k]; }
+
+double relu_ahead_seconds(int k) { return relu_ahead_s[k]; }
+
 void relu_set_plans(ptrdiff_t from)
 {
     if (!RELU_STREAM)
@@ -103,6 +120,22 @@ static float *relu_plan_alloc(ptrdiff_t bytes)
     return (float *)p;
 }
 
+/* An input and an output of `bytes` each to time passes on, x half
+ * negative; 0 where either could not be allocated (then neither is). */
+static int relu_plan_buffers(ptrdiff_t bytes, float **x, float **y)
+{
+    *x = relu_plan_alloc(bytes);
+    *y = relu_plan_alloc(bytes);
+    if (*x == NULL || *y == NULL) {
+        free(*x);
+        free(*y);
+        return 0;
+    }
+    for (ptrdiff_t i = 0; i < bytes / 4; i++)
+        (*x)[i] = (i & 1) ? 1.5f : -1.5f;
+    return 1;
+}
+
 /* One timed pass of a relu float32 kernel over n elements on `team`
  * threads, as a call would split it. */
 struct relu_plan_run { relu_plan_kernel kernel; const float *x; float *y; };
@@ -122,33 +155,90 @@ static double relu_plan_pass(relu_plan_kernel kernel, const float *x, float *y, 
     return relu_seconds() - t;
 }
 
-/* Median seconds per pass of the plain and the streamed kernel, timed in
- * rounds: each round runs each kind warm and in a row, as a program calling
- * it again and again would (an untimed pass first: a streamed pass leaves y
- * out of the cache, and would slow a plain pass right after it), then times
- * one pass.  Rounds, so that both kinds see the same moments of a shared
+/* Median seconds per pass of each kind of pass (a kernel, and the prefetch
+ * distance it runs with; -1: relu_stream_ahead as it is), timed in rounds:
+ * each round runs each kind warm and in a row, as a program calling it
+ * again and again would (with `warm_each`, an untimed pass first: a
+ * streamed pass leaves y out of the cache, and would slow a plain pass
+ * right after it; without, where every kind streams, one untimed pass
+ * before the first round), then times one pass.  Rounds, so that every
+ * kind sees the same moments of a shared
  * machine: measured one kind after the other, 2 threads on 2 vCPUs found
  * streaming 0.55x plain at 8 MiB in one plan and 1.23x in the next.  At
  * least 5 rounds, and as many more as fit in about 4 ms (at most 31). */
 #define RELU_PLAN_ROUNDS 31
-static void relu_plan_measure(int level, const float *x, float *y, ptrdiff_t n, int team,
-                              double *plain, double *streamed)
+#define RELU_PLAN_KINDS RELU_AHEADS
+struct relu_plan_kind { relu_plan_kernel kernel; ptrdiff_t ahead; };
+
+static void relu_plan_measure(const struct relu_plan_kind *kinds, int count, int warm_each,
+                              const float *x, float *y, ptrdiff_t n, int team, double *seconds)
 {
-    double tp[RELU_PLAN_ROUNDS], ts[RELU_PLAN_ROUNDS];
+    double t[RELU_PLAN_KINDS][RELU_PLAN_ROUNDS];
     int rounds = RELU_PLAN_ROUNDS;
+    if (!warm_each)
+        relu_plan_pass(kinds[0].kernel, x, y, n, team);
     for (int r = 0; r < rounds; r++) {
-        relu_plan_pass(relu_plan_plain_k[level], x, y, n, team);
-        tp[r] = relu_plan_pass(relu_plan_plain_k[level], x, y, n, team);
-        relu_plan_pass(relu_plan_stream_k[level], x, y, n, team);
-        ts[r] = relu_plan_pass(relu_plan_stream_k[level], x, y, n, team);
+        double round = 0;
+        for (int c = 0; c < count; c++) {
+            if (kinds[c].ahead >= 0)
+                __atomic_store_n(&relu_stream_ahead, kinds[c].ahead, __ATOMIC_RELAXED);
+            if (warm_each)
+                relu_plan_pass(kinds[c].kernel, x, y, n, team);
+            t[c][r] = relu_plan_pass(kinds[c].kernel, x, y, n, team);
+            round += (warm_each ? 2 : 1) * t[c][r];
+        }
         if (r == 0) {
-            const double round = 2 * (tp[0] + ts[0]);
             rounds = round > 0 ? (int)(4e-3 / round) : RELU_PLAN_ROUNDS;
             rounds = rounds < 5 ? 5 : rounds > RELU_PLAN_ROUNDS ? RELU_PLAN_ROUNDS : rounds;
         }
     }
-    *plain = relu_median(tp, rounds);
-    *streamed = relu_median(ts, rounds);
+    for (int c = 0; c < count; c++)
+        seconds[c] = relu_median(t[c], rounds);
+}
+
+/* The distance that measured fastest, where it was at least 5% faster than
+ * none: a prefetch costs instructions, and a win inside the noise of one
+ * measurement is none.  At 64 MiB on one thread, the calling one: past the
+ * caches of every CPU met so far, as the calls that stream are, and one
+ * core's wait on its loads is what a prefetch can cut.  With relu_planning
+ * held. */
+#define RELU_AHEAD_WIN 0.95
+static void relu_ahead_measure(int level)
+{
+    const ptrdiff_t bytes = RELU_PLAN_FROM << (RELU_PLAN_SIZES - 1), n = bytes / 4;
+    float *x, *y;
+    int best = 0;
+    for (int k = 0; k < RELU_AHEADS; k++)
+        relu_ahead_s[k] = 0;
+    if (relu_plan_buffers(bytes, &x, &y)) {
+        struct relu_plan_kind kinds[RELU_AHEADS];
+        for (int k = 0; k < RELU_AHEADS; k++) {
+            kinds[k].kernel = relu_plan_stream_k[level];
+            kinds[k].ahead = relu_aheads[k];
+        }
+        relu_plan_measure(kinds, RELU_AHEADS, 0, x, y, n, 1, relu_ahead_s);
+        for (int k = 1; k < RELU_AHEADS; k++)
+            if (relu_ahead_s[k] < relu_ahead_s[best])
+                best = k;
+        if (!(relu_ahead_s[best] < RELU_AHEAD_WIN * relu_ahead_s[0]))
+            best = 0;
+        free(x);
+        free(y);
+    }
+    __atomic_store_n(&relu_stream_ahead, relu_aheads[best], __ATOMIC_RELEASE);
+}
+
+void relu_ahead_plan(void)
+{
+    int idle = 0;
+    if (relu_plan_stream_k == NULL)
+        return;
+    if (!__atomic_compare_exchange_n(&relu_planning, &idle, 1, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    if (__atomic_load_n(&relu_stream_ahead, __ATOMIC_ACQUIRE) == RELU_UNPLANNED)
+        relu_ahead_measure(relu_level);
+    __atomic_store_n(&relu_planning, 0, __ATOMIC_RELEASE);
 }
 
 /* Measure, once per process and team size, from which output size
@@ -166,7 +256,8 @@ static void relu_plan_measure(int level, const float *x, float *y, ptrdiff_t n, 
  * which the calls themselves streamed at 1.5x plain).
  * Reported cache sizes are not used: in VMs they have been ten times off.
  * Costs about 0.2-0.5 s, in the first call on that many threads with at
- * least 1 MiB of output, which runs on the threads its call was granted.
+ * least 1 MiB of output, which runs on the threads its call was granted
+ * (and once per process 0.2-0.3 s more: the prefetch distance, first).
  * A call made while another thread measures stores plainly. */
 #define RELU_PLAN_WIN 0.85
 ptrdiff_t relu_stream_plan(int team)
@@ -187,23 +278,26 @@ ptrdiff_t relu_stream_plan(int team)
     from = RELU_NEVER;
     for (int k = 0; k < RELU_PLAN_SIZES; k++)
         relu_plan_plain[slot][k] = relu_plan_streamed[slot][k] = 0;
+    /* The streamed passes below run at the distance they will run at. */
+    if (__atomic_load_n(&relu_stream_ahead, __ATOMIC_ACQUIRE) == RELU_UNPLANNED)
+        relu_ahead_measure(level);
     /* From the largest size down, as long as streaming wins: the largest
      * sizes, where it wins by 30-50% if at all, also warm the machine up
      * (a first plan measured from 1 MiB up in a new process found plain
      * stores at 1 and 2 MiB 1.5-2x slower than every plan after it). */
     for (int k = RELU_PLAN_SIZES - 1; k >= 0; k--) {
         const ptrdiff_t bytes = RELU_PLAN_FROM << k, n = bytes / 4;
-        float *x = relu_plan_alloc(bytes), *y = relu_plan_alloc(bytes);
-        if (x == NULL || y == NULL) {
-            free(x);
-            free(y);
+        const struct relu_plan_kind kinds[2] = { { relu_plan_plain_k[level], -1 },
+                                                 { relu_plan_stream_k[level], -1 } };
+        double seconds[2];
+        float *x, *y;
+        if (!relu_plan_buffers(bytes, &x, &y)) {
             from = RELU_NEVER;
             break;
         }
-        for (ptrdiff_t i = 0; i < n; i++)
-            x[i] = (i & 1) ? 1.5f : -1.5f;
-        relu_plan_measure(level, x, y, n, team, &relu_plan_plain[slot][k],
-                          &relu_plan_streamed[slot][k]);
+        relu_plan_measure(kinds, 2, 1, x, y, n, team, seconds);
+        relu_plan_plain[slot][k] = seconds[0];
+        relu_plan_streamed[slot][k] = seconds[1];
         free(x);
         free(y);
         if (!(relu_plan_streamed[slot][k] < RELU_PLAN_WIN * relu_plan_plain[slot][k]))
@@ -221,4 +315,6 @@ ptrdiff_t relu_stream_plan(int team)
     (void)team;
     return RELU_NEVER;
 }
+
+void relu_ahead_plan(void) {}
 #endif

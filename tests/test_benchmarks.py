@@ -124,6 +124,21 @@ def test_strided_output_benchmark_times_relu_against_np_abs(capsys):
     assert "worst relu / np.abs" in out
 
 
+def test_stream_ahead_benchmark_times_each_distance_and_puts_the_choice_back(capsys):
+    import relu_ufunc as ru
+    if ru.backend != "cython":
+        pytest.skip("the stream kernels are the Cython backend's")
+    from relu_ufunc import _ufuncs
+    if not _ufuncs.HAVE_STREAM:
+        pytest.skip("this build has no streaming stores")
+    source_module("benchmarks.stream_ahead").main(["--sizes", "1e4", "--rounds", "2"])
+    out = capsys.readouterr().out
+    chosen, tried = _ufuncs._stream_ahead(measure=False)
+    assert f"chosen: {chosen} B" in out
+    assert all(f"{d} B ahead" in out for d, _ in tried) and len(tried) == 4
+    assert "relu_backward" in out and "2048 B" in out
+
+
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="an x86-64 harness")
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
 def test_avx2_floor_harness_builds_and_its_kernel_keeps_the_header_bits(tmp_path):

@@ -43,12 +43,16 @@ def cpu_level(request):
     _ufuncs._set_cpu_level(old)
 
 
-@pytest.fixture(params=["plain", "streamed"])
+@pytest.fixture(params=["plain", "streamed", "streamed, prefetching"])
 def stores(request):
+    """Each store path: plain, streamed without a prefetch, and streamed with
+    the inputs prefetched ahead (a distance the store plan may choose)."""
     from relu_ufunc import _ufuncs
-    old = _ufuncs._set_stream_from(1 if request.param == "streamed" else None)
+    old = _ufuncs._set_stream_from(None if request.param == "plain" else 1)
+    old_ahead = _ufuncs._set_stream_ahead(1024 if request.param.endswith("prefetching") else 0)
     yield request.param
     _ufuncs._set_stream_from(old)
+    _ufuncs._set_stream_ahead(old_ahead)
 
 
 def expected(name, args):
@@ -293,6 +297,74 @@ def test_plan_rule():
         _plan_rule(sizes([0.5, 0.6]))                  # went on below a win: not the rule
     with pytest.raises(AssertionError):
         _plan_rule(sizes([0.5, 1.0, 0.5]))             # went on below a loss
+
+
+def _ahead_rule(tried):
+    """The distance the plan chooses from its measurements [(bytes ahead,
+    seconds)]: the fastest, where it was at least 5% faster than none (0)."""
+    none = dict(tried)[0]
+    best, seconds = min(tried, key=lambda t: t[1])
+    return best if seconds < 0.95 * none else 0
+
+
+def test_ahead_rule():
+    assert _ahead_rule([(0, 1.0), (512, 0.8), (1024, 0.7), (2048, 0.9)]) == 1024
+    assert _ahead_rule([(0, 1.0), (512, 0.96), (1024, 0.97), (2048, 0.99)]) == 0
+    assert _ahead_rule([(0, 0.9), (512, 1.0), (1024, 1.0), (2048, 1.0)]) == 0
+
+
+@pytest.fixture
+def fresh_ahead():
+    """The prefetch distance unmeasured, and as it was after."""
+    from relu_ufunc import _ufuncs
+    if not _ufuncs.HAVE_STREAM:
+        pytest.skip("this build has no streaming stores")
+    old = _ufuncs._set_stream_ahead(-1)
+    yield _ufuncs
+    _ufuncs._set_stream_ahead(old)
+
+
+def test_prefetch_distance_follows_its_measurements(fresh_ahead):
+    """Measured once, each distance tried, none included, at 64 MiB; the
+    stream kernels then run at the one the rule gives."""
+    _ufuncs = fresh_ahead
+    assert _ufuncs._stream_ahead(measure=False) == (-1, [])
+    chosen, tried = _ufuncs._stream_ahead()
+    assert [d for d, _ in tried] == [0, 512, 1024, 2048]
+    assert all(s > 0 for _, s in tried)
+    assert chosen == _ahead_rule(tried)
+    assert _ufuncs._stream_ahead() == (chosen, tried)         # not measured again
+
+
+def test_the_store_plan_measures_the_prefetch_distance_first(fresh_plans, fresh_ahead):
+    """The plan's streamed passes run at the distance calls will run at."""
+    _ufuncs = fresh_plans
+    _ufuncs._store_plan()
+    chosen, tried = _ufuncs._stream_ahead(measure=False)
+    assert chosen == _ahead_rule(tried) and len(tried) == 4
+
+
+def test_a_set_plan_measures_the_prefetch_distance_at_its_first_streamed_call(
+        fresh_plans, fresh_ahead):
+    """Where the plan was set (RELU_UFUNC_STREAM_FROM), no plan measures the
+    distance: the first call that streams does; a call that does not stream
+    never does."""
+    _ufuncs = fresh_plans
+    x = np.ones(4096, np.float32)
+    _ufuncs._set_stream_from(None)
+    ru.relu(x)
+    assert _ufuncs._stream_ahead(measure=False) == (-1, [])
+    _ufuncs._set_stream_from(1)
+    ru.relu(x)
+    chosen, tried = _ufuncs._stream_ahead(measure=False)
+    assert chosen == _ahead_rule(tried) and len(tried) == 4
+
+
+@pytest.mark.parametrize("nbytes", [-2, (1 << 20) + 1, 1.5])
+def test_prefetch_distance_setting_rejects_nonsense(nbytes):
+    from relu_ufunc import _ufuncs
+    with pytest.raises((ValueError, TypeError)):
+        _ufuncs._set_stream_ahead(nbytes)
 
 
 @pytest.mark.parametrize("value, expected", [("never", None), ("123456", 123456)])
