@@ -14,7 +14,8 @@
  *   relu_grad, the header's formula as GCC vectorizes it (relu_grad_bf16
  *         of cuda/relu_ufunc.h: 6 ops, its NaN test an unsigned compare);
  *   and relu_backward(dy, x) of the header against an add of the same two
- *         arrays as integers (the anchor of benchmarks/ml_formats.py).
+ *         arrays as integers (the anchor of benchmarks/ml_formats.py);
+ *   then relu and relu_grad of the header on float32 and float64.
  *
  * On a CPU whose vector units are 128 bits wide (AMD Zen 1) each 256-bit op
  * is two, so relu_grad's work, not the memory, sets its speed in L1 and L2.
@@ -24,7 +25,9 @@
  * loop (benchmarks/ntcopy.c's), and relu and relu_grad of the header
  * computed a 256-byte piece at a time and streamed out, as the stream
  * kernels of relu_ufunc/_loops.h.in do (GCC keeps the piece in registers:
- * 8 loads, the formula, 8 vmovntdq).  Interleaved, medians of 11.
+ * 8 loads, the formula, 8 vmovntdq), and relu_grad with x prefetched 1 KiB
+ * ahead, as they do where the store plan measured that distance to win
+ * (the Zen 1's).  Interleaved, medians of 11.
  *
  *     gcc -O3 -fno-trapping-math -o /tmp/avx2_floor benchmarks/avx2_floor.c && /tmp/avx2_floor
  *
@@ -133,6 +136,61 @@ static void backward(void)
     }
 }
 
+/* The same in-cache floor for float32 and float64: relu and relu_grad of
+ * the header (GCC: relu 2 vector ops a vector, relu_grad 6, for both
+ * widths) against memcpy of the same bytes. */
+typedef void (*wide_fn)(const void *, void *, long);
+__attribute__((noinline)) static void wide_memcpy4(const void *x, void *y, long n) { memcpy(y, x, n * 4); }
+__attribute__((noinline)) static void wide_memcpy8(const void *x, void *y, long n) { memcpy(y, x, n * 8); }
+AVX2 static void relu4(const void *restrict x, void *restrict y, long n)
+{
+    for (long i = 0; i < n; i++) ((float *)y)[i] = relu_f32(((const float *)x)[i]);
+}
+AVX2 static void grad4(const void *restrict x, void *restrict y, long n)
+{
+    for (long i = 0; i < n; i++) ((float *)y)[i] = relu_grad_f32(((const float *)x)[i]);
+}
+AVX2 static void relu8(const void *restrict x, void *restrict y, long n)
+{
+    for (long i = 0; i < n; i++) ((double *)y)[i] = relu_f64(((const double *)x)[i]);
+}
+AVX2 static void grad8(const void *restrict x, void *restrict y, long n)
+{
+    for (long i = 0; i < n; i++) ((double *)y)[i] = relu_grad_f64(((const double *)x)[i]);
+}
+
+static void wide(void)
+{
+    const wide_fn fns[2][3] = {{wide_memcpy4, relu4, grad4}, {wide_memcpy8, relu8, grad8}};
+    for (int w = 0; w < 2; w++)
+        for (long n = 10000; n <= 1000000; n *= 10) {
+            const size_t size = w ? 8 : 4;
+            char *x = aligned_alloc(64, n * size), *y = aligned_alloc(64, n * size);
+            long reps = 20000000 / n;
+            double t[3];
+            for (long i = 0; i < n; i++) {
+                const double v = (double)(rand() - RAND_MAX / 2);
+                if (w) ((double *)x)[i] = v; else ((float *)x)[i] = (float)v;
+            }
+            for (int f = 0; f < 3; f++) {
+                double ts[15];
+                for (int r = 0; r < 15; r++) {
+                    double s = now();
+                    for (long k = 0; k < reps; k++) {
+                        fns[w][f](x, y, n);
+                        __asm__ volatile("" : : "r"(y) : "memory");
+                    }
+                    ts[r] = (now() - s) / reps;
+                }
+                t[f] = median(ts, 15);
+            }
+            printf("%s n=%7ld:  memcpy %.3f us  relu, header %.3f us (%.2fx)  relu_grad, header %.3f us (%.2fx)\n",
+                   w ? "float64" : "float32", n, t[0] * 1e6, t[1] * 1e6, t[1] / t[0], t[2] * 1e6, t[2] / t[0]);
+            free(x);
+            free(y);
+        }
+}
+
 AVX2 static void stream_copy(const float *x, float *y, long n)
 {
     for (long i = 0; i + 16 <= n; i += 16) {
@@ -143,13 +201,17 @@ AVX2 static void stream_copy(const float *x, float *y, long n)
 }
 
 #define PIECE 64    /* floats: RELU_PIECE_BYTES */
-/* a piece of PIECE floats with the formula f, then streamed: inlined into
- * each caller, where f is a constant that GCC vectorizes */
+/* a piece of PIECE floats with the formula f, then streamed, x's lines
+ * asked for `ahead` bytes ahead where it is not 0 (relu_stream_prefetch):
+ * inlined into each caller, where f and ahead are constants */
 __attribute__((target("avx2"), always_inline)) static inline void
-stream_pieces(const float *x, float *y, long n, float (*f)(float))
+stream_pieces(const float *x, float *y, long n, float (*f)(float), long ahead)
 {
     for (long i = 0; i + PIECE <= n; i += PIECE) {
         _Alignas(64) float piece[PIECE];
+        if (ahead)
+            for (int k = 0; k < PIECE * 4; k += 64)
+                _mm_prefetch((const char *)(x + i) + ahead + k, _MM_HINT_NTA);
         for (int q = 0; q < PIECE; q++)
             piece[q] = f(x[i + q]);
         for (int k = 0; k < PIECE / 8; k++)
@@ -158,9 +220,14 @@ stream_pieces(const float *x, float *y, long n, float (*f)(float))
     _mm_sfence();
 }
 
-AVX2 static void stream_relu(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_f32); }
+AVX2 static void stream_relu(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_f32, 0); }
 
-AVX2 static void stream_grad(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_grad_f32); }
+AVX2 static void stream_grad(const float *x, float *y, long n) { stream_pieces(x, y, n, relu_grad_f32, 0); }
+
+AVX2 static void stream_grad_ahead(const float *x, float *y, long n)
+{
+    stream_pieces(x, y, n, relu_grad_f32, 1024);
+}
 
 __attribute__((noinline)) static void stream_memcpy(const float *x, float *y, long n)
 {
@@ -170,8 +237,9 @@ __attribute__((noinline)) static void stream_memcpy(const float *x, float *y, lo
 static void streamed(void)
 {
     typedef void (*fn)(const float *, float *, long);
-    fn fns[] = {stream_memcpy, stream_copy, stream_relu, stream_grad};
-    const char *names[] = {"memcpy", "AVX2 non-temporal copy", "relu streamed", "relu_grad streamed"};
+    fn fns[] = {stream_memcpy, stream_copy, stream_relu, stream_grad, stream_grad_ahead};
+    const char *names[] = {"memcpy", "AVX2 non-temporal copy", "relu streamed", "relu_grad streamed",
+                           "relu_grad streamed, prefetched 1 KiB ahead"};
     enum { F = sizeof fns / sizeof fns[0], R = 11 };
     const long n = 100000000;
     float *x = aligned_alloc(4096, n * 4), *y = aligned_alloc(4096, n * 4);
@@ -238,6 +306,7 @@ int main(int argc, char **argv)
     }
     if (!check_only) {
         backward();
+        wide();
         streamed();
     }
     return 0;
