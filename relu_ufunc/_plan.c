@@ -162,10 +162,10 @@ static double relu_plan_pass(relu_plan_kernel kernel, const float *x, float *y, 
  * streamed pass leaves y out of the cache, and would slow a plain pass
  * right after it; without, where every kind streams, one untimed pass
  * before the first round), then times one pass.  Rounds, so that every
- * kind sees the same moments of a shared
- * machine: measured one kind after the other, 2 threads on 2 vCPUs found
- * streaming 0.55x plain at 8 MiB in one plan and 1.23x in the next.  At
- * least 5 rounds, and as many more as fit in about 4 ms (at most 31). */
+ * kind sees the same moments of a shared machine: measured one kind after
+ * the other, 2 threads on 2 vCPUs found streaming 0.55x plain at 8 MiB in
+ * one plan and 1.23x in the next.  At least 5 rounds, and as many more as
+ * fit in about 4 ms (at most 31). */
 #define RELU_PLAN_ROUNDS 31
 #define RELU_PLAN_KINDS RELU_AHEADS
 struct relu_plan_kind { relu_plan_kernel kernel; ptrdiff_t ahead; };

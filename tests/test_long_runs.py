@@ -237,15 +237,21 @@ def _plan_rule(sizes, plan_sizes=7):
     return winners[0] if winners else None
 
 
-@pytest.fixture
-def fresh_plans():
-    """Every team size's plan unmeasured, and the plans as they were after."""
+def _unmeasured(setter):
+    """_ufuncs with one measured setting back to unmeasured (the private
+    setter given -1), and the setting as it was after."""
     from relu_ufunc import _ufuncs
     if not _ufuncs.HAVE_STREAM:
         pytest.skip("this build has no streaming stores")
-    old = _ufuncs._set_stream_from(-1)
+    old = getattr(_ufuncs, setter)(-1)
     yield _ufuncs
-    _ufuncs._set_stream_from(old)
+    getattr(_ufuncs, setter)(old)
+
+
+@pytest.fixture
+def fresh_plans():
+    """Every team size's plan unmeasured, and the plans as they were after."""
+    yield from _unmeasured("_set_stream_from")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -316,12 +322,7 @@ def test_ahead_rule():
 @pytest.fixture
 def fresh_ahead():
     """The prefetch distance unmeasured, and as it was after."""
-    from relu_ufunc import _ufuncs
-    if not _ufuncs.HAVE_STREAM:
-        pytest.skip("this build has no streaming stores")
-    old = _ufuncs._set_stream_ahead(-1)
-    yield _ufuncs
-    _ufuncs._set_stream_ahead(old)
+    yield from _unmeasured("_set_stream_ahead")
 
 
 def test_prefetch_distance_follows_its_measurements(fresh_ahead):
