@@ -116,18 +116,8 @@ static void backward(void)
         long reps = 20000000 / n;
         double t[2];
         for (long i = 0; i < n; i++) { x[i] = (T)rand(); dy[i] = (T)rand(); }
-        for (int f = 0; f < 2; f++) {
-            double ts[15];
-            for (int r = 0; r < 15; r++) {
-                double s = now();
-                for (long k = 0; k < reps; k++) {
-                    (f == 0 ? add_ints : backward_header)(dy, x, y, n);
-                    __asm__ volatile("" : : "r"(y) : "memory");
-                }
-                ts[r] = (now() - s) / reps;
-            }
-            t[f] = median(ts, 15);
-        }
+        for (int f = 0; f < 2; f++)
+            t[f] = SECONDS_PER_CALL(reps, (f == 0 ? add_ints : backward_header)(dy, x, y, n));
         printf("n=%7ld:  add (ints) %.3f us  relu_backward, header %.3f us (%.2fx)\n",
                n, t[0] * 1e6, t[1] * 1e6, t[1] / t[0]);
         free(x);
@@ -172,18 +162,8 @@ static void wide(void)
                 const double v = (double)(rand() - RAND_MAX / 2);
                 if (w) ((double *)x)[i] = v; else ((float *)x)[i] = (float)v;
             }
-            for (int f = 0; f < 3; f++) {
-                double ts[15];
-                for (int r = 0; r < 15; r++) {
-                    double s = now();
-                    for (long k = 0; k < reps; k++) {
-                        fns[w][f](x, y, n);
-                        __asm__ volatile("" : : "r"(y) : "memory");
-                    }
-                    ts[r] = (now() - s) / reps;
-                }
-                t[f] = median(ts, 15);
-            }
+            for (int f = 0; f < 3; f++)
+                t[f] = SECONDS_PER_CALL(reps, fns[w][f](x, y, n));
             printf("%s n=%7ld:  memcpy %.3f us  relu, header %.3f us (%.2fx)  relu_grad, header %.3f us (%.2fx)\n",
                    w ? "float64" : "float32", n, t[0] * 1e6, t[1] * 1e6, t[1] / t[0], t[2] * 1e6, t[2] / t[0]);
             free(x);
@@ -285,18 +265,8 @@ int main(int argc, char **argv)
         }
         long reps = 20000000 / n;
         double t[F];
-        for (int f = 0; f < F; f++) {
-            double ts[15];
-            for (int r = 0; r < 15; r++) {
-                double s = now();
-                for (long k = 0; k < reps; k++) {
-                    fns[f](x, y, n);
-                    __asm__ volatile("" : : "r"(y) : "memory");
-                }
-                ts[r] = (now() - s) / reps;
-            }
-            t[f] = median(ts, 15);
-        }
+        for (int f = 0; f < F; f++)
+            t[f] = SECONDS_PER_CALL(reps, fns[f](x, y, n));
         printf("n=%7ld:", n);
         for (int f = 0; f < F; f++) printf("  %s %.3f us (%.2fx)", names[f], t[f] * 1e6, t[f] / t[0]);
         printf("\n");

@@ -1,4 +1,5 @@
-/* What the C harnesses of benchmarks/ share: a clock and a median. */
+/* What the C harnesses of benchmarks/ share: a clock, a median, and the
+ * median time per call. */
 #ifndef RELU_BENCH_HARNESS_H
 #define RELU_BENCH_HARNESS_H
 
@@ -19,5 +20,21 @@ static double median(double *v, int n)
             if (v[b] < v[a]) { double q = v[a]; v[a] = v[b]; v[b] = q; }
     return v[n / 2];
 }
+
+/* Seconds per call of the statement `call`: the median of 15 timings, each
+ * of `reps` calls (the empty asm after each call keeps the compiler from
+ * merging or dropping calls whose output it sees no use of).  A GNU
+ * statement expression, as the harnesses are GCC/clang only. */
+#define SECONDS_PER_CALL(reps, call) __extension__ ({                         \
+    double ts_[15];                                                           \
+    for (int r_ = 0; r_ < 15; r_++) {                                         \
+        const double s_ = now();                                              \
+        for (long k_ = 0; k_ < (reps); k_++) {                                \
+            call;                                                             \
+            __asm__ volatile("" : : : "memory");                              \
+        }                                                                     \
+        ts_[r_] = (now() - s_) / (reps);                                      \
+    }                                                                         \
+    median(ts_, 15); })
 
 #endif

@@ -87,15 +87,8 @@ int main(void)
         for (long i = 0; i < n; i++) x[i] = (T)rand();
         long reps = n < 1000000 ? 20000000 / n : 20;
         double t[4];
-        for (int f = 0; f < 4; f++) {
-            double ts[15];
-            for (int r = 0; r < 15; r++) {
-                double s = now();
-                for (long k = 0; k < reps; k++) copies[f](x, y, n);
-                ts[r] = (now() - s) / reps;
-            }
-            t[f] = median(ts, 15);
-        }
+        for (int f = 0; f < 4; f++)
+            t[f] = SECONDS_PER_CALL(reps, copies[f](x, y, n));
         printf("copy   n=%7ld:", n);
         for (int f = 0; f < 4; f++) printf("  %s %.3f us (%.2fx)", copy_names[f], t[f] * 1e6, t[f] / t[0]);
         printf("\n");

@@ -167,7 +167,7 @@ static double relu_plan_pass(relu_plan_kernel kernel, const float *x, float *y, 
  * one plan and 1.23x in the next.  At least 5 rounds, and as many more as
  * fit in about 4 ms (at most 31). */
 #define RELU_PLAN_ROUNDS 31
-#define RELU_PLAN_KINDS RELU_AHEADS
+#define RELU_PLAN_KINDS (RELU_AHEADS > 2 ? RELU_AHEADS : 2)   /* the plan measures 2 */
 struct relu_plan_kind { relu_plan_kernel kernel; ptrdiff_t ahead; };
 
 static void relu_plan_measure(const struct relu_plan_kind *kinds, int count, int warm_each,
